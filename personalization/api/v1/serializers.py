@@ -1,0 +1,126 @@
+"""Request and response shapes; they validate at the edge and document the OpenAPI schema."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ...conf import get_setting
+from ...consent.purposes import PURPOSES
+
+
+class EventSerializer(serializers.Serializer):
+    """Documents one event; each item is validated on its own by ``validate_events``."""
+
+    type = serializers.CharField(help_text="page_view, content_view, click, search, ...")
+    id = serializers.CharField(required=False, help_text="Idempotency key, 1-64 characters.")
+    timestamp = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    properties = serializers.DictField(required=False)
+
+
+class ClientContextSerializer(serializers.Serializer):
+    """What the browser saw. User agent, country, region and privacy signals are taken from the
+    body only for API-key clients relaying a visitor's request; browsers' own headers win."""
+
+    url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    referrer = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    user_agent = serializers.CharField(required=False, allow_blank=True, max_length=512)
+    language = serializers.CharField(required=False, allow_blank=True, max_length=35)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
+    region = serializers.CharField(required=False, allow_blank=True, max_length=16)
+    dnt = serializers.BooleanField(required=False)
+    gpc = serializers.BooleanField(required=False)
+
+
+class EventBatchSerializer(serializers.Serializer):
+    visitor_id = serializers.CharField(
+        required=False, help_text="Signed visitor token (or X-Visitor-Id header, or cookie)."
+    )
+    events = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+    context = ClientContextSerializer(required=False)
+
+    def validate_events(self, value):
+        limit = get_setting("MAX_BATCH_SIZE")
+        if len(value) > limit:
+            raise serializers.ValidationError(f"At most {limit} events per batch.")
+        return value
+
+
+class EventErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class IngestResultSerializer(serializers.Serializer):
+    visitor_token = serializers.CharField(allow_null=True)
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    ignored = serializers.IntegerField()
+    ignored_reason = serializers.CharField(allow_blank=True)
+    errors = EventErrorSerializer(many=True)
+
+
+class ConsentUpdateSerializer(serializers.Serializer):
+    visitor_id = serializers.CharField(required=False)
+    purposes = serializers.DictField(child=serializers.BooleanField(), allow_empty=False)
+
+    def validate_purposes(self, value):
+        unknown = sorted(set(value) - set(PURPOSES))
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown purpose(s): {', '.join(unknown)}. Known: {', '.join(PURPOSES)}."
+            )
+        return value
+
+
+class PurposeStateSerializer(serializers.Serializer):
+    granted = serializers.BooleanField()
+    source = serializers.ChoiceField(choices=["default", "explicit", "signal"])
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConsentStateSerializer(serializers.Serializer):
+    visitor_token = serializers.CharField(allow_null=True)
+    purposes = serializers.DictField(child=PurposeStateSerializer())
+
+
+class TraitsSerializer(serializers.Serializer):
+    traits = serializers.DictField()
+    require_consent = serializers.BooleanField(
+        default=True,
+        help_text="False only where the site has another legal basis (e.g. a contract).",
+    )
+
+
+class TraitsResultSerializer(serializers.Serializer):
+    visitor_id = serializers.UUIDField()
+    traits = serializers.DictField()
+
+
+class ProfileSerializer(serializers.Serializer):
+    visitor_id = serializers.UUIDField()
+    exists = serializers.BooleanField()
+    first_seen = serializers.DateTimeField(allow_null=True)
+    last_seen = serializers.DateTimeField(allow_null=True)
+    visit_count = serializers.IntegerField()
+    event_count = serializers.IntegerField()
+    device_type = serializers.CharField()
+    os = serializers.CharField()
+    browser = serializers.CharField()
+    country = serializers.CharField()
+    region = serializers.CharField()
+    language = serializers.CharField()
+    first_referrer = serializers.CharField()
+    latest_referrer = serializers.CharField()
+    first_utm = serializers.DictField()
+    latest_utm = serializers.DictField()
+    traits = serializers.DictField()
+    rfm = serializers.DictField()
+    predicted_scores = serializers.DictField()
+    persona = serializers.CharField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+
+
+class ErasureResultSerializer(serializers.Serializer):
+    erased = serializers.DictField(child=serializers.IntegerField())

@@ -1,0 +1,51 @@
+"""Rate limits per visitor and per client (API key, or IP for browsers)."""
+
+from __future__ import annotations
+
+from rest_framework.throttling import SimpleRateThrottle
+
+from ...conf import get_setting
+from ...profiles.identity import parse_visitor_token
+from .authentication import ApiClient
+
+
+class _ConfiguredRateThrottle(SimpleRateThrottle):
+    """Reads its rate from PERSONALIZATION_THROTTLE_RATES on each request."""
+
+    def __init__(self) -> None:  # the parent resolves the rate at construction; so do we
+        pass
+
+    def allow_request(self, request, view):
+        self.rate = get_setting("THROTTLE_RATES").get(self.scope_for(request))
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def scope_for(self, request) -> str:
+        return self.scope
+
+
+class VisitorRateThrottle(_ConfiguredRateThrottle):
+    scope = "visitor"
+
+    def get_cache_key(self, request, view):
+        token = request.headers.get(get_setting("VISITOR_HEADER")) or request.COOKIES.get(
+            get_setting("COOKIE_NAME")
+        )
+        if not token and isinstance(getattr(request, "data", None), dict):
+            token = request.data.get("visitor_id")
+        visitor_id = parse_visitor_token(token) if token else None
+        if visitor_id is None:
+            return None
+        return f"personalization:throttle:visitor:{visitor_id}"
+
+
+class ClientRateThrottle(_ConfiguredRateThrottle):
+    def scope_for(self, request) -> str:
+        return "client" if isinstance(request.auth, ApiClient) else "anonymous"
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiClient):
+            return f"personalization:throttle:client:{request.auth.name}"
+        return f"personalization:throttle:ip:{self.get_ident(request)}"

@@ -1,0 +1,23 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from . import views
+
+urlpatterns = [
+    path("events", views.EventsView.as_view(), name="events"),
+    path("consent", views.ConsentView.as_view(), name="consent"),
+    path("profile", views.ProfileView.as_view(), name="profile"),
+    path("visitors/<uuid:visitor_id>", views.VisitorView.as_view(), name="visitor"),
+    path(
+        "visitors/<uuid:visitor_id>/export", views.VisitorExportView.as_view(), name="export"
+    ),
+    path(
+        "visitors/<uuid:visitor_id>/traits", views.VisitorTraitsView.as_view(), name="traits"
+    ),
+    path(
+        "schema",
+        SpectacularAPIView.as_view(urlconf="personalization.api.schema_urls"),
+        name="schema",
+    ),
+    path("docs", SpectacularRedocView.as_view(url_name="personalization_api:schema"), name="docs"),
+]

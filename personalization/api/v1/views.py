@@ -1,0 +1,223 @@
+"""API views: each pins its own authentication, permissions, throttles and parsers."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ...consent.purposes import EVENT_PURPOSES, PURPOSES
+from ...consent.services import effective_consent, record_consent, stored_consent
+from ...events.validation import validate_events
+from ...ingestion import ingest_events
+from ...privacy.services import erase_visitor, export_visitor
+from ...profiles.identity import new_visitor_id
+from ...profiles.snapshot import get_snapshot
+from ...profiles.traits import NoConsent, TraitError, set_traits
+from ...types import RequestContext
+from ...visitors import forget_visitor, request_context
+from . import serializers as s
+from .authentication import ApiKeyAuthentication, is_api_client
+from .identity import mint_visitor, resolve_visitor, visitor_token
+from .parsers import BoundedJSONParser, BoundedPlainTextJSONParser
+from .permissions import IsVisitorOrAllowed
+from .throttling import ClientRateThrottle, VisitorRateThrottle
+
+
+class PersonalizationAPIView(APIView):
+    """Our policies, never the host project's defaults; answers are per visitor, never cached."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [AllowAny]
+    throttle_classes = [VisitorRateThrottle, ClientRateThrottle]
+    parser_classes = [BoundedJSONParser, BoundedPlainTextJSONParser]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    def validated(self, serializer_class, data=None):
+        serializer = serializer_class(data=self.request.data if data is None else data)
+        if not isinstance(serializer.initial_data, dict):
+            raise ValidationError({"body": ["Expected a JSON object."]})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def _context_for(request, body_context: dict) -> RequestContext:
+    """Headers describe a browser caller; API clients relay their visitor's context in the body."""
+    base = request_context(request._request)
+    fields = {k: v for k, v in body_context.items() if k in {"url", "referrer"}}
+    if is_api_client(request):
+        user_agent = body_context.get("user_agent", "")
+        return RequestContext.from_user_agent(
+            user_agent,
+            country=body_context.get("country", "").upper(),
+            region=body_context.get("region", "").upper(),
+            language=body_context.get("language", "").lower(),
+            referrer=body_context.get("referrer", ""),
+            url=body_context.get("url", ""),
+            dnt=body_context.get("dnt", False),
+            gpc=body_context.get("gpc", False),
+        )
+    if "language" in body_context and not base.language:
+        fields["language"] = body_context["language"].lower()
+    return RequestContext(**{**base.__dict__, **fields})
+
+
+class EventsView(PersonalizationAPIView):
+    @extend_schema(
+        request=s.EventBatchSerializer,
+        responses={
+            202: s.IngestResultSerializer,
+            400: OpenApiResponse(description="Malformed batch, or no valid event in it."),
+            413: OpenApiResponse(description="Body larger than PERSONALIZATION_MAX_BODY_BYTES."),
+        },
+        summary="Send a batch of events for one visitor",
+    )
+    def post(self, request):
+        data = self.validated(s.EventBatchSerializer)
+        events, errors = validate_events(data["events"])
+        context = _context_for(request, data.get("context", {}))
+        visitor_id = resolve_visitor(request, data.get("visitor_id"))
+        if visitor_id is None:
+            defaults = effective_consent({}, dnt=context.dnt, gpc=context.gpc)
+            if is_api_client(request):
+                raise ValidationError({"visitor_id": ["Required for API-key clients."]})
+            if any(defaults[p] for p in EVENT_PURPOSES) and not context.is_bot:
+                visitor_id = new_visitor_id()
+                mint_visitor(request, visitor_id)
+        if visitor_id is None:
+            result = {"ignored": len(events), "ignored_reason": "no_consent"}
+            body = {"accepted": 0, "duplicates": 0, "rejected": len(errors), **result}
+        else:
+            outcome = ingest_events(visitor_id, events, context, rejected=len(errors))
+            body = {
+                "accepted": outcome.accepted,
+                "duplicates": outcome.duplicates,
+                "rejected": outcome.rejected,
+                "ignored": outcome.ignored,
+                "ignored_reason": outcome.ignored_reason,
+            }
+        body.update(visitor_token=visitor_token(visitor_id), errors=errors)
+        if errors and not events:
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def _consent_state(visitor_id, context: RequestContext) -> dict:
+    stored = stored_consent(visitor_id) if visitor_id else {}
+    effective = effective_consent(
+        {p: r["granted"] for p, r in stored.items()}, dnt=context.dnt, gpc=context.gpc
+    )
+    purposes = {}
+    for purpose in PURPOSES:
+        record = stored.get(purpose)
+        if record is not None and record["granted"] == effective[purpose]:
+            source = "explicit"
+        elif record is None and effective_consent({})[purpose] == effective[purpose]:
+            source = "default"
+        else:
+            source = "signal"
+        purposes[purpose] = {
+            "granted": effective[purpose],
+            "source": source,
+            "updated_at": record["updated_at"] if record else None,
+        }
+    return {"visitor_token": visitor_token(visitor_id), "purposes": purposes}
+
+
+class ConsentView(PersonalizationAPIView):
+    @extend_schema(responses=s.ConsentStateSerializer, summary="The visitor's consent state")
+    def get(self, request):
+        visitor_id = resolve_visitor(request, request.query_params.get("visitor_id"))
+        return Response(_consent_state(visitor_id, request_context(request._request)))
+
+    @extend_schema(
+        request=s.ConsentUpdateSerializer,
+        responses=s.ConsentStateSerializer,
+        summary="Record the visitor's consent per purpose",
+    )
+    def post(self, request):
+        data = self.validated(s.ConsentUpdateSerializer)
+        visitor_id = resolve_visitor(request, data.get("visitor_id"))
+        if visitor_id is None:
+            if is_api_client(request):
+                raise ValidationError({"visitor_id": ["Required for API-key clients."]})
+            visitor_id = new_visitor_id()
+            mint_visitor(request, visitor_id)
+        source = "server" if is_api_client(request) else "api"
+        record_consent(get_snapshot(visitor_id).visitor_id, data["purposes"], source=source)
+        return Response(_consent_state(visitor_id, request_context(request._request)))
+
+
+class ProfileView(PersonalizationAPIView):
+    @extend_schema(responses=s.ProfileSerializer, summary="The calling visitor's own profile")
+    def get(self, request):
+        visitor_id = resolve_visitor(request, request.query_params.get("visitor_id"))
+        if visitor_id is None:
+            raise ValidationError({"visitor_id": ["No visitor id: send the X-Visitor-Id header."]})
+        return Response(get_snapshot(visitor_id).as_dict())
+
+
+class VisitorTraitsView(PersonalizationAPIView):
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [IsVisitorOrAllowed]
+    required_perm = "personalization.set_traits"
+    allow_self = False
+
+    @extend_schema(
+        request=s.TraitsSerializer,
+        responses={200: s.TraitsResultSerializer, 409: OpenApiResponse(description="No consent")},
+        summary="Set traits on a visitor (server clients, CRM imports)",
+    )
+    def post(self, request, visitor_id):
+        data = self.validated(s.TraitsSerializer)
+        canonical = get_snapshot(visitor_id).visitor_id
+        try:
+            traits = set_traits(canonical, data["traits"], require_consent=data["require_consent"])
+        except TraitError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        except NoConsent:
+            return Response(
+                {"detail": "The visitor has not consented to personalization."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response({"visitor_id": canonical, "traits": traits})
+
+
+def _actor(request) -> str:
+    if is_api_client(request):
+        return f"api-key:{request.auth.name}"
+    if request.user and request.user.is_authenticated:
+        return f"user:{request.user.get_username()}"
+    return "visitor"
+
+
+class VisitorExportView(PersonalizationAPIView):
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [IsVisitorOrAllowed]
+    required_perm = "personalization.export_visitor"
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Export everything stored about a visitor")
+    def get(self, request, visitor_id):
+        return Response(export_visitor(visitor_id, actor=_actor(request)))
+
+
+class VisitorView(PersonalizationAPIView):
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [IsVisitorOrAllowed]
+    required_perm = "personalization.erase_visitor"
+
+    @extend_schema(responses=s.ErasureResultSerializer, summary="Erase a visitor everywhere")
+    def delete(self, request, visitor_id):
+        counts = erase_visitor(visitor_id, actor=_actor(request))
+        if not is_api_client(request) and resolve_visitor(request) == visitor_id:
+            forget_visitor(request._request)
+        return Response({"erased": counts})

@@ -1,0 +1,66 @@
+"""System checks that catch a broken installation at start-up, with ids and hints."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from .conf import get_setting
+
+
+@register()
+def check_installation(app_configs, **kwargs):
+    problems = []
+    middleware = list(getattr(settings, "MIDDLEWARE", []))
+    name = "personalization.middleware.VisitorMiddleware"
+    auth = "django.contrib.auth.middleware.AuthenticationMiddleware"
+    if name not in middleware:
+        problems.append(
+            Error(
+                "VisitorMiddleware is not installed.",
+                hint=f"Add '{name}' to MIDDLEWARE after AuthenticationMiddleware.",
+                id="personalization.E001",
+            )
+        )
+    elif auth in middleware and middleware.index(name) < middleware.index(auth):
+        problems.append(
+            Error(
+                "VisitorMiddleware must come after AuthenticationMiddleware.",
+                hint="Move it below AuthenticationMiddleware so logged-in users are recognised.",
+                id="personalization.E002",
+            )
+        )
+    if get_setting("SNAPSHOT_CACHE_ALIAS") not in settings.CACHES:
+        problems.append(
+            Error(
+                f"Cache alias '{get_setting('SNAPSHOT_CACHE_ALIAS')}' is not configured.",
+                hint="Set PERSONALIZATION_SNAPSHOT_CACHE_ALIAS to a key of CACHES.",
+                id="personalization.E003",
+            )
+        )
+    backends = getattr(settings, "AUTHENTICATION_BACKENDS", [])
+    if "rules.permissions.ObjectPermissionBackend" not in backends:
+        problems.append(
+            Error(
+                "The django-rules permission backend is missing.",
+                hint="Add 'rules.permissions.ObjectPermissionBackend' to AUTHENTICATION_BACKENDS.",
+                id="personalization.E004",
+            )
+        )
+    if get_setting("FOLD_MODE") not in {"auto", "inline", "task"}:
+        problems.append(
+            Error(
+                "PERSONALIZATION_FOLD_MODE must be 'auto', 'inline' or 'task'.",
+                id="personalization.E005",
+            )
+        )
+    cache_backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if not settings.DEBUG and cache_backend.endswith("LocMemCache"):
+        problems.append(
+            Warning(
+                "Profile snapshots live in a per-process local-memory cache.",
+                hint="Use a shared cache (Redis) in production so every process sees changes.",
+                id="personalization.W001",
+            )
+        )
+    return problems

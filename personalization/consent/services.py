@@ -1,0 +1,94 @@
+"""Recording consent, and answering "may we do X for this visitor?".
+
+Effective consent = the operator's defaults, overridden by the visitor's explicit answers, then
+overridden by browser signals: Do Not Track or Global Privacy Control switch off every purpose
+but ``necessary`` for that request, whatever was stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..conf import get_setting
+from ..visitor_cache import bump_generation
+from .models import ConsentChange, ConsentRecord
+from .purposes import NECESSARY, PURPOSES
+
+
+class UnknownPurpose(ValueError):
+    pass
+
+
+def record_consent(
+    visitor_id: uuid.UUID, choices: Mapping[str, bool], *, source: str = "api"
+) -> dict[str, bool]:
+    """Store the visitor's answers and return their explicit state after the change.
+
+    ``necessary`` cannot be refused: it is what lets us remember the refusal.
+    """
+    unknown = sorted(set(choices) - set(PURPOSES))
+    if unknown:
+        raise UnknownPurpose(", ".join(unknown))
+    now = timezone.now()
+    with transaction.atomic():
+        existing = {
+            r.purpose: r
+            for r in ConsentRecord.objects.select_for_update().filter(visitor_id=visitor_id)
+        }
+        changes = []
+        for purpose, granted in choices.items():
+            granted = True if purpose == NECESSARY else bool(granted)
+            record = existing.get(purpose)
+            if record is not None and record.granted == granted:
+                continue
+            if record is None:
+                record = ConsentRecord(visitor_id=visitor_id, purpose=purpose)
+                existing[purpose] = record
+            record.granted, record.source, record.updated_at = granted, source, now
+            record.save()
+            changes.append(
+                ConsentChange(
+                    visitor_id=visitor_id,
+                    purpose=purpose,
+                    granted=granted,
+                    source=source,
+                    created_at=now,
+                )
+            )
+        ConsentChange.objects.bulk_create(changes)
+        if changes:
+            transaction.on_commit(lambda: bump_generation(visitor_id))
+    if changes:
+        from ..signals import consent_changed
+
+        consent_changed.send(
+            sender=ConsentRecord,
+            visitor_id=visitor_id,
+            changes={c.purpose: c.granted for c in changes},
+        )
+    return {purpose: record.granted for purpose, record in existing.items()}
+
+
+def stored_consent(visitor_id: uuid.UUID) -> dict[str, dict[str, Any]]:
+    """Explicit answers from the database: {purpose: {"granted", "updated_at", "source"}}."""
+    return {
+        r.purpose: {"granted": r.granted, "updated_at": r.updated_at, "source": r.source}
+        for r in ConsentRecord.objects.filter(visitor_id=visitor_id)
+    }
+
+
+def effective_consent(
+    explicit: Mapping[str, bool], *, dnt: bool = False, gpc: bool = False
+) -> dict[str, bool]:
+    """Defaults, then explicit answers, then browser signals."""
+    state = {p: bool(get_setting("CONSENT_DEFAULTS").get(p, False)) for p in PURPOSES}
+    state.update({p: bool(v) for p, v in explicit.items() if p in state})
+    if (dnt and get_setting("HONOUR_DNT")) or (gpc and get_setting("HONOUR_GPC")):
+        state = {p: p == NECESSARY for p in state}
+    state[NECESSARY] = True
+    return state

@@ -1,0 +1,166 @@
+"""Turning untrusted event dicts into ``EventIn``, with errors that name the field.
+
+Each item is judged on its own, so one bad event never sinks the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from ..conf import get_setting
+from ..registry import allowed_properties, event_types
+from ..types import EventIn
+
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+PROPERTY_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+MAX_STRING = 1000
+MAX_LIST = 50
+
+
+class EventError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _timestamp(value: Any, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if isinstance(value, bool):
+        raise EventError("timestamp", "Must be an ISO 8601 string or epoch milliseconds.")
+    if isinstance(value, int | float):
+        try:
+            parsed = datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise EventError("timestamp", "Epoch milliseconds out of range.") from None
+    elif isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise EventError("timestamp", "Not a valid ISO 8601 date-time.")
+        if timezone.is_naive(parsed):
+            raise EventError("timestamp", "Needs a time zone offset (e.g. 'Z' or '+02:00').")
+    else:
+        raise EventError("timestamp", "Must be an ISO 8601 string or epoch milliseconds.")
+    if parsed > now + timedelta(seconds=get_setting("MAX_CLOCK_SKEW_SECONDS")):
+        raise EventError("timestamp", "Is in the future.")
+    if parsed < now - timedelta(days=get_setting("MAX_EVENT_AGE_DAYS")):
+        raise EventError(
+            "timestamp", f"Is older than {get_setting('MAX_EVENT_AGE_DAYS')} days."
+        )
+    return parsed
+
+
+def _check_value(path: str, value: Any, depth: int = 0) -> None:
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise EventError(path, "Must be a finite number.")
+        return
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise EventError(path, f"Longer than {MAX_STRING} characters.")
+        return
+    if isinstance(value, list):
+        if len(value) > MAX_LIST:
+            raise EventError(path, f"More than {MAX_LIST} items.")
+        for i, item in enumerate(value):
+            if isinstance(item, list | dict):
+                raise EventError(f"{path}[{i}]", "Lists hold plain values only.")
+            _check_value(f"{path}[{i}]", item, depth + 1)
+        return
+    if isinstance(value, dict):
+        if depth >= 2:
+            raise EventError(path, "Nested too deeply.")
+        for key, item in value.items():
+            if not isinstance(key, str) or not PROPERTY_NAME_RE.match(key):
+                raise EventError(f"{path}.{key}", "Invalid property name.")
+            _check_value(f"{path}.{key}", item, depth + 1)
+        return
+    raise EventError(path, "Unsupported value type.")
+
+
+def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise EventError("properties", "Must be an object.")
+    event_type = event_types()[event_type_name]
+    known = allowed_properties(event_type)
+    for name, types in event_type.required.items():
+        if value.get(name) is None:
+            raise EventError(f"properties.{name}", f"Required for '{event_type_name}' events.")
+    for name, item in value.items():
+        if not isinstance(name, str) or not PROPERTY_NAME_RE.match(name):
+            raise EventError(f"properties.{name}", "Invalid property name.")
+        expected = known.get(name)
+        if expected and item is not None:
+            ok = isinstance(item, expected) and not (
+                isinstance(item, bool) and bool not in expected
+            )
+            if not ok:
+                names = " or ".join(
+                    "number" if t in (int, float) else t.__name__ for t in expected
+                )
+                raise EventError(f"properties.{name}", f"Must be a {names}.")
+        _check_value(f"properties.{name}", item, depth=1)
+    if "value" in value and isinstance(value["value"], int | float) and value["value"] < 0:
+        raise EventError("properties.value", "Must not be negative.")
+    if "tags" in value and any(not isinstance(t, str) for t in value["tags"]):
+        raise EventError("properties.tags", "Must be a list of strings.")
+    size = len(json.dumps(value, separators=(",", ":")))
+    if size > get_setting("MAX_PROPERTIES_BYTES"):
+        raise EventError("properties", f"Larger than {get_setting('MAX_PROPERTIES_BYTES')} bytes.")
+    return value
+
+
+def validate_event(raw: Any, *, now: datetime | None = None) -> EventIn:
+    """One raw event to ``EventIn``, or ``EventError`` naming the bad field."""
+    now = now or timezone.now()
+    if not isinstance(raw, dict):
+        raise EventError("", "Each event must be an object.")
+    unknown = set(raw) - {"type", "id", "timestamp", "properties"}
+    if unknown:
+        raise EventError(sorted(unknown)[0], "Unknown field.")
+    event_type = raw.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise EventError("type", "Required, a string.")
+    if event_type not in event_types():
+        raise EventError("type", f"Unknown event type '{event_type[:64]}'.")
+    client_id = raw.get("id")
+    if client_id is not None and (
+        not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id)
+    ):
+        raise EventError("id", "Must be 1-64 characters of letters, digits, '_.:-'.")
+    return EventIn(
+        type=event_type,
+        timestamp=_timestamp(raw.get("timestamp"), now),
+        properties=_properties(event_type, raw.get("properties")),
+        client_id=client_id,
+    )
+
+
+def validate_events(
+    raw_events: list[Any], *, now: datetime | None = None
+) -> tuple[list[EventIn], list[dict[str, Any]]]:
+    """Validate a batch item by item: (good events, errors with index, field and message)."""
+    now = now or timezone.now()
+    valid: list[EventIn] = []
+    errors: list[dict[str, Any]] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            valid.append(validate_event(raw, now=now))
+        except EventError as exc:
+            field = f"events[{index}].{exc.field}" if exc.field else f"events[{index}]"
+            errors.append({"index": index, "field": field, "message": exc.message})
+    return valid, errors

@@ -1,0 +1,73 @@
+"""The ingestion service: consent and bot gates, storage, and folding into the profile.
+
+Every way events arrive (the HTTP API, the server-side page-view capture, Python callers,
+imports) goes through ``ingest_events``. It costs one cache read (the snapshot, for consent and
+merged ids), one query for duplicates and one insert; folding runs inline in eager mode and in
+one Celery task per batch with real workers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from celery import current_app
+from django.db import transaction
+
+from .conf import get_setting
+from .consent.purposes import EVENT_PURPOSES
+from .consent.services import effective_consent
+from .events.services import store_events
+from .profiles.folding import fold_visitor
+from .profiles.snapshot import get_snapshot
+from .types import EventIn, IngestResult, RequestContext
+
+
+def fold_inline() -> bool:
+    """Fold in the request (laptop, tests) or hand off to a worker (production)."""
+    mode = get_setting("FOLD_MODE")
+    if mode == "auto":
+        return bool(current_app.conf.task_always_eager)
+    return mode == "inline"
+
+
+def schedule_fold(visitor_id: uuid.UUID) -> None:
+    if fold_inline():
+        fold_visitor(visitor_id)
+        return
+    from .tasks import fold_profile
+
+    transaction.on_commit(lambda: fold_profile.delay(str(visitor_id)))
+
+
+def canonical_visitor_id(visitor_id: uuid.UUID) -> uuid.UUID:
+    return get_snapshot(visitor_id).visitor_id
+
+
+def ingest_events(
+    visitor_id: uuid.UUID,
+    events: list[EventIn],
+    context: RequestContext,
+    *,
+    now: datetime | None = None,
+    rejected: int = 0,
+) -> IngestResult:
+    """Store a batch of already-validated events for one visitor.
+
+    Bots and visitors without consent for analytics or personalization are ignored: nothing is
+    written, and the result says why.
+    """
+    if context.is_bot:
+        return IngestResult(ignored=len(events), ignored_reason="bot", rejected=rejected)
+    snapshot = get_snapshot(visitor_id)
+    consent = effective_consent(snapshot.consent, dnt=context.dnt, gpc=context.gpc)
+    if not any(consent[p] for p in EVENT_PURPOSES):
+        reason = "do_not_track" if (context.dnt or context.gpc) else "no_consent"
+        return IngestResult(ignored=len(events), ignored_reason=reason, rejected=rejected)
+    if not events:
+        return IngestResult(rejected=rejected)
+    with transaction.atomic():
+        accepted, duplicates = store_events(snapshot.visitor_id, events, context, now=now)
+        if accepted:
+            schedule_fold(snapshot.visitor_id)
+    return IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected)

@@ -1,0 +1,16 @@
+"""Django finds models here; each is defined in the module of its layer."""
+
+from .consent.models import ConsentChange, ConsentRecord
+from .events.models import Event
+from .privacy.models import PrivacyAuditEntry
+from .profiles.models import ProfileCounter, VisitorAlias, VisitorProfile
+
+__all__ = [
+    "ConsentChange",
+    "ConsentRecord",
+    "Event",
+    "PrivacyAuditEntry",
+    "ProfileCounter",
+    "VisitorAlias",
+    "VisitorProfile",
+]

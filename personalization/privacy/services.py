@@ -1,0 +1,141 @@
+"""Export, erasure and retention: the GDPR/CCPA duties, over every table keyed by a visitor.
+
+Tables take part by declaring ``personalization_visitor_lookups`` on their model: the field
+lookups that reach a visitor id (e.g. ``("visitor_id",)`` or ``("profile__visitor_id",)``). A new
+visitor-keyed table that forgets it fails the erasure test, which scans every model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from ..conf import get_setting
+from ..events.models import Event
+from ..profiles.buckets import daily_horizon, hourly_horizon
+from ..profiles.models import Granularity, ProfileCounter, VisitorAlias, VisitorProfile
+from ..signals import visitor_erased
+from ..visitor_cache import bump_generation, cache, user_key
+from .models import PrivacyAuditEntry
+
+
+def visitor_models() -> list[type[models.Model]]:
+    """Every installed model that holds data keyed by a visitor."""
+    return [m for m in apps.get_models() if getattr(m, "personalization_visitor_lookups", None)]
+
+
+def subject_hash(visitor_id: uuid.UUID) -> str:
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"visitor:{visitor_id}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def visitor_ids(visitor_id: uuid.UUID) -> set[uuid.UUID]:
+    """The visitor's id, the profile it was merged into, and every id merged into that."""
+    ids = {visitor_id}
+    canonical = (
+        VisitorAlias.objects.filter(alias_id=visitor_id)
+        .values_list("profile__visitor_id", flat=True)
+        .first()
+    )
+    if canonical:
+        ids.add(canonical)
+    ids.update(
+        VisitorAlias.objects.filter(profile__visitor_id__in=ids).values_list("alias_id", flat=True)
+    )
+    return ids
+
+
+def _visitor_q(model: type[models.Model], ids: set[uuid.UUID]) -> models.Q:
+    lookups = model.personalization_visitor_lookups
+    return reduce(or_, (models.Q(**{f"{lookup}__in": ids}) for lookup in lookups))
+
+
+def export_visitor(visitor_id: uuid.UUID, *, actor: str = "") -> dict[str, Any]:
+    """Everything stored about a visitor, as JSON-ready data (GDPR Art. 15 / 20)."""
+    ids = visitor_ids(visitor_id)
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for model in visitor_models():
+        rows = [
+            {"id": obj.pk, **model_to_dict(obj)}
+            for obj in model.objects.filter(_visitor_q(model, ids)).order_by("pk")
+        ]
+        tables[model._meta.label] = rows
+    PrivacyAuditEntry.objects.create(
+        action=PrivacyAuditEntry.Action.EXPORT,
+        subject_hash=subject_hash(visitor_id),
+        actor=actor[:150],
+        details={"rows": sum(len(v) for v in tables.values())},
+    )
+    data = {
+        "visitor_ids": sorted(str(i) for i in ids),
+        "exported_at": timezone.now(),
+        "tables": tables,
+    }
+    # Round-trip through the encoder so callers get plain JSON types (UUIDs, dates, decimals).
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def erase_visitor(visitor_id: uuid.UUID, *, actor: str = "") -> dict[str, int]:
+    """Delete every row about a visitor (GDPR Art. 17, CCPA deletion). Returns rows per table."""
+    ids = visitor_ids(visitor_id)
+    user_ids = list(
+        VisitorProfile.objects.filter(visitor_id__in=ids)
+        .exclude(user=None)
+        .values_list("user_id", flat=True)
+    )
+    counts: dict[str, int] = {}
+    with transaction.atomic():
+        for model in visitor_models():
+            deleted, per_model = model.objects.filter(_visitor_q(model, ids)).delete()
+            for label, n in per_model.items():
+                counts[label] = counts.get(label, 0) + n
+        PrivacyAuditEntry.objects.create(
+            action=PrivacyAuditEntry.Action.ERASE,
+            subject_hash=subject_hash(visitor_id),
+            actor=actor[:150],
+            details={"rows": sum(counts.values())},
+        )
+
+        def _forget() -> None:
+            for vid in ids:
+                bump_generation(vid)
+            for user_id in user_ids:
+                cache().delete(user_key(user_id))
+
+        transaction.on_commit(_forget)
+    visitor_erased.send(sender=PrivacyAuditEntry, visitor_id=visitor_id, counts=counts)
+    return counts
+
+
+def purge_expired_data(*, now: datetime | None = None) -> dict[str, int]:
+    """Apply retention: old events, and counters older than their bucket's window."""
+    now = now or timezone.now()
+    events, _ = Event.objects.filter(
+        timestamp__lt=now - timedelta(days=get_setting("EVENT_RETENTION_DAYS")), folded=True
+    ).delete()
+    hourly, _ = ProfileCounter.objects.filter(
+        granularity=Granularity.HOUR,
+        bucket__lt=hourly_horizon(now, get_setting("HOURLY_COUNTER_HOURS")),
+    ).delete()
+    daily, _ = ProfileCounter.objects.filter(
+        granularity=Granularity.DAY,
+        bucket__lt=daily_horizon(now, get_setting("DAILY_COUNTER_DAYS")),
+    ).delete()
+    result = {"events": events, "hourly_counters": hourly, "daily_counters": daily}
+    if any(result.values()):
+        PrivacyAuditEntry.objects.create(action=PrivacyAuditEntry.Action.PURGE, details=result)
+    return result

@@ -1,0 +1,250 @@
+"""The cached profile snapshot: everything the hot path needs about a visitor, in one cache read.
+
+A snapshot is built from three queries (profile, counters, consent) on a miss and is tagged with
+the visitor's generation (see ``visitor_cache``); one ``get_many`` fetches both, so a hit costs a
+single round trip and a stale one is never trusted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from ..conf import get_setting
+from ..consent.models import ConsentRecord
+from ..visitor_cache import cache, generation_key, snapshot_key
+from .buckets import daily_horizon, day_index, day_start, hour_index, hour_start, hourly_horizon
+from .models import Granularity, ProfileCounter, VisitorAlias, VisitorProfile
+
+SNAPSHOT_FORMAT = 1
+
+
+def series_key(event_type: str, dimension: str = "") -> str:
+    return f"{event_type}|{dimension}"
+
+
+@dataclass(frozen=True)
+class ProfileSnapshot:
+    visitor_id: uuid.UUID
+    exists: bool = False
+    generation: int = 0
+    built_at: datetime | None = None
+    alias_of: uuid.UUID | None = None
+    consent: dict[str, bool] = field(default_factory=dict)
+    user_id: int | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    visit_count: int = 0
+    event_count: int = 0
+    device_type: str = ""
+    os: str = ""
+    browser: str = ""
+    country: str = ""
+    region: str = ""
+    language: str = ""
+    first_referrer: str = ""
+    latest_referrer: str = ""
+    first_utm: dict[str, str] = field(default_factory=dict)
+    latest_utm: dict[str, str] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    purchase_count: int = 0
+    monetary_total: float = 0.0
+    last_purchase_at: datetime | None = None
+    predicted_scores: dict[str, float] = field(default_factory=dict)
+    persona: str = ""
+    # series key -> {hour index: (count, value)}, {day index: (count, value)}, (count, value)
+    hourly: dict[str, dict[int, tuple[int, float]]] = field(default_factory=dict)
+    daily: dict[str, dict[int, tuple[int, float]]] = field(default_factory=dict)
+    totals: dict[str, tuple[int, float]] = field(default_factory=dict)
+    format: int = SNAPSHOT_FORMAT
+
+    def _window(self, key: str, within: timedelta | None, now: datetime | None) -> tuple[int, float]:
+        if within is None:
+            return self.totals.get(key, (0, 0.0))
+        now = now or timezone.now()
+        since = now - within
+        if since >= hourly_horizon(now, get_setting("HOURLY_COUNTER_HOURS")):
+            first, series = hour_index(hour_start(since)), self.hourly.get(key, {})
+        else:
+            first, series = day_index(day_start(since)), self.daily.get(key, {})
+        count = value = 0
+        for index, (c, v) in series.items():
+            if index >= first:
+                count += c
+                value += v
+        return count, value
+
+    def count(
+        self,
+        event_type: str,
+        dimension: str = "",
+        *,
+        within: timedelta | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Events of a type (optionally one tag/category/page) in the last ``within``, or ever.
+
+        Hour-granular inside the hourly window, day-granular beyond it.
+        """
+        return self._window(series_key(event_type, dimension), within, now)[0]
+
+    def value_sum(
+        self,
+        event_type: str,
+        dimension: str = "",
+        *,
+        within: timedelta | None = None,
+        now: datetime | None = None,
+    ) -> float:
+        return self._window(series_key(event_type, dimension), within, now)[1]
+
+    def top_dimensions(self, prefix: str = "tag:", limit: int = 5) -> list[tuple[str, int]]:
+        """The most frequent tags (or categories) across all event types, all time."""
+        tally: dict[str, int] = {}
+        for key, (count, _value) in self.totals.items():
+            dimension = key.split("|", 1)[1]
+            if dimension.startswith(prefix):
+                name = dimension[len(prefix) :]
+                tally[name] = tally.get(name, 0) + count
+        return sorted(tally.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+    @property
+    def recency_days(self) -> float | None:
+        if self.last_purchase_at is None:
+            return None
+        return (timezone.now() - self.last_purchase_at).total_seconds() / 86400
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view for the API (the visitor's own data)."""
+        return {
+            "visitor_id": str(self.visitor_id),
+            "exists": self.exists,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "visit_count": self.visit_count,
+            "event_count": self.event_count,
+            "device_type": self.device_type,
+            "os": self.os,
+            "browser": self.browser,
+            "country": self.country,
+            "region": self.region,
+            "language": self.language,
+            "first_referrer": self.first_referrer,
+            "latest_referrer": self.latest_referrer,
+            "first_utm": self.first_utm,
+            "latest_utm": self.latest_utm,
+            "traits": self.traits,
+            "rfm": {
+                "recency_days": self.recency_days,
+                "frequency": self.purchase_count,
+                "monetary": self.monetary_total,
+            },
+            "predicted_scores": self.predicted_scores,
+            "persona": self.persona,
+            "counts": {key: count for key, (count, _v) in sorted(self.totals.items())},
+        }
+
+
+def build_snapshot(visitor_id: uuid.UUID, *, generation: int = 0) -> ProfileSnapshot:
+    """Read a visitor from the database (three queries at most)."""
+    now = timezone.now()
+    profile = VisitorProfile.objects.filter(visitor_id=visitor_id).first()
+    if profile is None:
+        target = (
+            VisitorAlias.objects.filter(alias_id=visitor_id)
+            .values_list("profile__visitor_id", flat=True)
+            .first()
+        )
+        consent = {} if target else _consent(visitor_id)
+        return ProfileSnapshot(
+            visitor_id=visitor_id,
+            generation=generation,
+            built_at=now,
+            alias_of=target,
+            consent=consent,
+        )
+    hourly: dict[str, dict[int, tuple[int, float]]] = {}
+    daily: dict[str, dict[int, tuple[int, float]]] = {}
+    totals: dict[str, tuple[int, float]] = {}
+    rows = ProfileCounter.objects.filter(
+        Q(granularity=Granularity.TOTAL)
+        | Q(
+            granularity=Granularity.HOUR,
+            bucket__gte=hourly_horizon(now, get_setting("HOURLY_COUNTER_HOURS")),
+        )
+        | Q(
+            granularity=Granularity.DAY,
+            bucket__gte=daily_horizon(now, get_setting("DAILY_COUNTER_DAYS")),
+        ),
+        profile=profile,
+    ).values_list("granularity", "bucket", "event_type", "dimension", "count", "value")
+    for granularity, bucket, event_type, dimension, count, value in rows:
+        key = series_key(event_type, dimension)
+        pair = (count, float(value))
+        if granularity == Granularity.TOTAL:
+            totals[key] = pair
+        elif granularity == Granularity.HOUR:
+            hourly.setdefault(key, {})[hour_index(bucket)] = pair
+        else:
+            daily.setdefault(key, {})[day_index(bucket)] = pair
+    return ProfileSnapshot(
+        visitor_id=profile.visitor_id,
+        exists=True,
+        generation=generation,
+        built_at=now,
+        consent=_consent(profile.visitor_id),
+        user_id=profile.user_id,
+        first_seen=profile.first_seen,
+        last_seen=profile.last_seen,
+        visit_count=profile.visit_count,
+        event_count=profile.event_count,
+        device_type=profile.device_type,
+        os=profile.os,
+        browser=profile.browser,
+        country=profile.country,
+        region=profile.region,
+        language=profile.language,
+        first_referrer=profile.first_referrer,
+        latest_referrer=profile.latest_referrer,
+        first_utm=profile.first_utm,
+        latest_utm=profile.latest_utm,
+        traits=profile.traits,
+        purchase_count=profile.purchase_count,
+        monetary_total=float(profile.monetary_total),
+        last_purchase_at=profile.last_purchase_at,
+        predicted_scores=profile.predicted_scores,
+        persona=profile.persona,
+        hourly=hourly,
+        daily=daily,
+        totals=totals,
+    )
+
+
+def _consent(visitor_id: uuid.UUID) -> dict[str, bool]:
+    return dict(
+        ConsentRecord.objects.filter(visitor_id=visitor_id).values_list("purpose", "granted")
+    )
+
+
+def get_snapshot(visitor_id: uuid.UUID, *, _depth: int = 0) -> ProfileSnapshot:
+    """The visitor's snapshot: one cache round trip on a hit, following a merged id once."""
+    store = cache()
+    skey, gkey = snapshot_key(visitor_id), generation_key(visitor_id)
+    found = store.get_many([skey, gkey])
+    generation = int(found.get(gkey) or 0)
+    snapshot = found.get(skey)
+    if (
+        not isinstance(snapshot, ProfileSnapshot)
+        or snapshot.format != SNAPSHOT_FORMAT
+        or snapshot.generation != generation
+    ):
+        snapshot = build_snapshot(visitor_id, generation=generation)
+        store.set(skey, snapshot, get_setting("SNAPSHOT_TTL_SECONDS"))
+    if snapshot.alias_of is not None and _depth == 0:
+        return get_snapshot(snapshot.alias_of, _depth=1)
+    return snapshot

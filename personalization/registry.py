@@ -1,0 +1,72 @@
+"""Registry of event types; host projects add their own through a Wagtail hook.
+
+A type names the properties it requires and their Python types, so ingestion can reject a
+``purchase`` without a numeric ``value`` with an error that names the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+_NUMBER = (int, float)
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    required: dict[str, tuple[type, ...]] = field(default_factory=dict)
+    optional: dict[str, tuple[type, ...]] = field(default_factory=dict)
+    description: str = ""
+
+
+_COMMON_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "page_id": (int,),
+    "page_type": (str,),
+    "url": (str,),
+    "title": (str,),
+    "tags": (list,),
+    "category": (str,),
+    "decision_id": (str,),
+}
+
+BUILTIN_EVENT_TYPES = [
+    EventType("page_view", description="A page was shown."),
+    EventType("content_view", description="A piece of content (block, product card) was seen."),
+    EventType("click", description="An element was clicked."),
+    EventType("search", required={"query": (str,)}, description="A site search."),
+    EventType("add_to_cart", optional={"value": _NUMBER, "sku": (str,), "currency": (str,)}),
+    EventType(
+        "purchase",
+        required={"value": _NUMBER},
+        optional={"currency": (str,), "order_id": (str,)},
+        description="A completed order; value feeds the monetary part of RFM.",
+    ),
+    EventType("form_submit", optional={"form": (str,)}),
+    EventType("signup"),
+    EventType("custom", required={"name": (str,)}, description="Anything else, named."),
+]
+
+_registry: dict[str, EventType] | None = None
+
+
+def register_event_type(event_type: EventType) -> None:
+    """Add or replace an event type (also reachable via the hook below)."""
+    event_types()[event_type.name] = event_type
+
+
+def event_types() -> dict[str, EventType]:
+    """All known event types, the built-ins plus those from ``register_personalization_event_types``."""
+    global _registry
+    if _registry is None:
+        from wagtail import hooks
+
+        registry = {t.name: t for t in BUILTIN_EVENT_TYPES}
+        for hook in hooks.get_hooks("register_personalization_event_types"):
+            for event_type in hook():
+                registry[event_type.name] = event_type
+        _registry = registry
+    return _registry
+
+
+def allowed_properties(event_type: EventType) -> dict[str, tuple[type, ...]]:
+    return {**_COMMON_OPTIONAL, **event_type.optional, **event_type.required}

@@ -1,0 +1,10 @@
+"""Signals other code (and other systems, through receivers) can listen to."""
+
+from django.dispatch import Signal
+
+# visitor_id, changes: {purpose: granted}
+consent_changed = Signal()
+# source_id, target_id: an anonymous profile was merged into a user's profile
+profiles_merged = Signal()
+# visitor_id, counts: {model label: rows deleted}
+visitor_erased = Signal()

@@ -1,0 +1,26 @@
+"""Celery tasks: thin, idempotent wrappers that take ids and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .privacy.services import purge_expired_data as purge_expired_data_service
+from .profiles.folding import fold_visitor
+
+
+@shared_task(
+    name="personalization.fold_profile",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=8,
+)
+def fold_profile(visitor_id: str) -> int:
+    """Fold a visitor's unfolded events; re-running it finds nothing left and counts nothing."""
+    return fold_visitor(visitor_id)
+
+
+@shared_task(name="personalization.purge_expired_data", acks_late=True)
+def purge_expired_data() -> dict[str, int]:
+    return purge_expired_data_service()

@@ -1,0 +1,43 @@
+"""Cache keys for per-visitor data, and the generation counter that keeps them honest.
+
+Every write that changes what a visitor's snapshot would contain bumps the visitor's generation.
+A reader fetches the snapshot and the generation in one round trip (``get_many``) and rebuilds
+when they differ, so a snapshot built from a read that raced with a write is never served for long.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.cache import caches
+
+from .conf import get_setting
+
+
+def cache():
+    return caches[get_setting("SNAPSHOT_CACHE_ALIAS")]
+
+
+def snapshot_key(visitor_id: uuid.UUID | str) -> str:
+    return f"personalization:snapshot:{visitor_id}"
+
+
+def generation_key(visitor_id: uuid.UUID | str) -> str:
+    return f"personalization:gen:{visitor_id}"
+
+
+def user_key(user_pk: object) -> str:
+    return f"personalization:user:{user_pk}"
+
+
+def bump_generation(visitor_id: uuid.UUID | str) -> None:
+    """Mark every cached snapshot of this visitor stale."""
+    store = cache()
+    key = generation_key(visitor_id)
+    ttl = get_setting("SNAPSHOT_TTL_SECONDS") * 2
+    if not store.add(key, 1, ttl):
+        try:
+            store.incr(key)
+        except ValueError:  # expired between add and incr
+            store.set(key, 1, ttl)
+    store.delete(snapshot_key(visitor_id))

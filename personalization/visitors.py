@@ -1,0 +1,113 @@
+"""Who is this request, and what does it tell us: the HTTP edge of identity.
+
+Reads the signed cookie (server-rendered sites) or ``X-Visitor-Id`` header (headless clients);
+a logged-in user is always their own profile. Nothing here writes a session, and a cookie is
+only set once the visitor has an id worth remembering (after consent or tracking).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest, HttpResponse
+
+from .conf import get_setting
+from .profiles.identity import (
+    new_visitor_id,
+    parse_visitor_token,
+    sign_visitor_id,
+    visitor_id_for_user,
+)
+from .types import RequestContext
+
+_UNSET = object()
+
+
+def _header(request: HttpRequest, name: str) -> str:
+    return request.headers.get(name, "") or ""
+
+
+def request_context(request: HttpRequest) -> RequestContext:
+    """The visitor's context from headers: device, location from the CDN, language, referrer."""
+    cached = getattr(request, "_pz_context", None)
+    if cached is not None:
+        return cached
+    country = next(
+        (v for h in get_setting("COUNTRY_HEADERS") if (v := _header(request, h))), ""
+    ).upper()[:8]
+    region = next(
+        (v for h in get_setting("REGION_HEADERS") if (v := _header(request, h))), ""
+    ).upper()[:16]
+    if country in {"XX", "T1"}:  # Cloudflare: unknown / Tor
+        country = ""
+    language = _header(request, "Accept-Language").split(",")[0].split(";")[0].strip()[:16]
+    context = RequestContext.from_user_agent(
+        _header(request, "User-Agent")[:512],
+        country=country,
+        region=region,
+        language=language.lower(),
+        referrer=_header(request, "Referer")[:500],
+        url=request.build_absolute_uri()[:500],
+        dnt=_header(request, "DNT") == "1",
+        gpc=_header(request, "Sec-GPC") == "1",
+    )
+    request._pz_context = context
+    return context
+
+
+def visitor_id_from_request(request: HttpRequest) -> uuid.UUID | None:
+    """The visitor's id, or None if they have none yet (or sent a forged one)."""
+    cached = getattr(request, "_pz_visitor_id", _UNSET)
+    if cached is not _UNSET:
+        return cached
+    visitor_id = None
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        visitor_id = visitor_id_for_user(user)
+    if visitor_id is None:
+        token = request.COOKIES.get(get_setting("COOKIE_NAME"))
+        if token:
+            visitor_id = parse_visitor_token(token)
+            if visitor_id is None:
+                request._pz_drop_cookie = True
+    request._pz_visitor_id = visitor_id
+    return visitor_id
+
+
+def remember_visitor(request: HttpRequest, visitor_id: uuid.UUID) -> None:
+    """Use this id for the rest of the request and set the cookie on the response."""
+    request._pz_visitor_id = visitor_id
+    request._pz_set_cookie = visitor_id
+
+
+def ensure_visitor_id(request: HttpRequest) -> uuid.UUID:
+    """The visitor's id, minting one (and its cookie) if they have none."""
+    visitor_id = visitor_id_from_request(request)
+    if visitor_id is None:
+        visitor_id = new_visitor_id()
+        remember_visitor(request, visitor_id)
+    return visitor_id
+
+
+def apply_visitor_cookie(request: HttpRequest, response: HttpResponse) -> None:
+    """Write or drop the id cookie, as the request decided."""
+    name = get_setting("COOKIE_NAME")
+    visitor_id = getattr(request, "_pz_set_cookie", None)
+    if visitor_id is not None:
+        response.set_cookie(
+            name,
+            sign_visitor_id(visitor_id),
+            max_age=get_setting("COOKIE_MAX_AGE"),
+            secure=get_setting("COOKIE_SECURE") or request.is_secure(),
+            httponly=True,
+            samesite=get_setting("COOKIE_SAMESITE"),
+        )
+    elif getattr(request, "_pz_drop_cookie", False):
+        response.delete_cookie(name, samesite=get_setting("COOKIE_SAMESITE"))
+
+
+def forget_visitor(request: HttpRequest) -> None:
+    """Drop the id cookie (on logout): what follows is a new, anonymous visitor."""
+    request._pz_visitor_id = None
+    request._pz_set_cookie = None
+    request._pz_drop_cookie = True
