@@ -20,7 +20,9 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
+SECRET_KEY = os.environ.get(
+    "SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789"
+)
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver,[::1]").split(",")
 
@@ -73,6 +75,8 @@ AUTHENTICATION_BACKENDS = [
 ]
 
 ROOT_URLCONF = "cms_site.urls"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 WSGI_APPLICATION = "cms_site.wsgi.application"
 
 TEMPLATES = [
@@ -165,7 +169,9 @@ SPECTACULAR_SETTINGS = {
 PERSONALIZATION_API_KEYS = {
     key: value
     for key, value in (
-        item.split("=", 1) for item in os.environ.get("PERSONALIZATION_API_KEYS", "").split(",") if "=" in item
+        item.split("=", 1)
+        for item in os.environ.get("PERSONALIZATION_API_KEYS", "").split(",")
+        if "=" in item
     )
 }
 PERSONALIZATION_CONSENT_DEFAULTS = {

@@ -22,6 +22,9 @@ from .profiles.folding import fold_visitor
 from .profiles.snapshot import get_snapshot
 from .types import EventIn, IngestResult, RequestContext
 
+FOLD_TASK = "personalization.fold_profile"
+FOLD_QUEUE = "events"
+
 
 def fold_inline() -> bool:
     """Fold in the request (laptop, tests) or hand off to a worker (production)."""
@@ -35,9 +38,10 @@ def schedule_fold(visitor_id: uuid.UUID) -> None:
     if fold_inline():
         fold_visitor(visitor_id)
         return
-    from .tasks import fold_profile
-
-    transaction.on_commit(lambda: fold_profile.delay(str(visitor_id)))
+    # By name: the task module wraps this layer, so this layer must not import it.
+    transaction.on_commit(
+        lambda: current_app.send_task(FOLD_TASK, args=[str(visitor_id)], queue=FOLD_QUEUE)
+    )
 
 
 def canonical_visitor_id(visitor_id: uuid.UUID) -> uuid.UUID:
@@ -51,11 +55,13 @@ def ingest_events(
     *,
     now: datetime | None = None,
     rejected: int = 0,
+    fold: bool = True,
 ) -> IngestResult:
     """Store a batch of already-validated events for one visitor.
 
     Bots and visitors without consent for analytics or personalization are ignored: nothing is
-    written, and the result says why.
+    written, and the result says why. ``fold=False`` leaves folding to the caller (bulk loaders
+    that store many batches of one visitor and call ``fold_visitor`` once).
     """
     if context.is_bot:
         return IngestResult(ignored=len(events), ignored_reason="bot", rejected=rejected)
@@ -68,6 +74,6 @@ def ingest_events(
         return IngestResult(rejected=rejected)
     with transaction.atomic():
         accepted, duplicates = store_events(snapshot.visitor_id, events, context, now=now)
-        if accepted:
+        if accepted and fold:
             schedule_fold(snapshot.visitor_id)
     return IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected)

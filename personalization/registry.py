@@ -55,7 +55,7 @@ def register_event_type(event_type: EventType) -> None:
 
 
 def event_types() -> dict[str, EventType]:
-    """All known event types, the built-ins plus those from ``register_personalization_event_types``."""
+    """Built-in event types plus those from ``register_personalization_event_types`` hooks."""
     global _registry
     if _registry is None:
         from wagtail import hooks

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.core.cache import caches
+from django.db import transaction
 
 from .conf import get_setting
 
@@ -30,14 +31,26 @@ def user_key(user_pk: object) -> str:
     return f"personalization:user:{user_pk}"
 
 
-def bump_generation(visitor_id: uuid.UUID | str) -> None:
-    """Mark every cached snapshot of this visitor stale."""
+def bump_generation(visitor_id: uuid.UUID | str) -> int:
+    """Mark every cached snapshot of this visitor stale; returns the new generation."""
     store = cache()
     key = generation_key(visitor_id)
     ttl = get_setting("SNAPSHOT_TTL_SECONDS") * 2
+    generation = 1
     if not store.add(key, 1, ttl):
         try:
-            store.incr(key)
+            generation = store.incr(key)
         except ValueError:  # expired between add and incr
             store.set(key, 1, ttl)
     store.delete(snapshot_key(visitor_id))
+    return generation
+
+
+def invalidate_visitor(visitor_id: uuid.UUID | str) -> None:
+    """Invalidate now and again once the surrounding transaction commits.
+
+    The first bump serves reads inside this transaction; the second defeats a reader that rebuilt
+    the snapshot from the database between our write and our commit.
+    """
+    bump_generation(visitor_id)
+    transaction.on_commit(lambda: bump_generation(visitor_id))

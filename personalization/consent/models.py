@@ -42,3 +42,8 @@ class ConsentChange(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.visitor_id} {self.purpose}={self.granted} at {self.created_at:%Y-%m-%d %H:%M}"
+        )

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..conf import get_setting
-from ..visitor_cache import bump_generation
+from ..visitor_cache import invalidate_visitor
 from .models import ConsentChange, ConsentRecord
 from .purposes import NECESSARY, PURPOSES
 
@@ -62,7 +62,7 @@ def record_consent(
             )
         ConsentChange.objects.bulk_create(changes)
         if changes:
-            transaction.on_commit(lambda: bump_generation(visitor_id))
+            invalidate_visitor(visitor_id)
     if changes:
         from ..signals import consent_changed
 

@@ -54,9 +54,7 @@ def _timestamp(value: Any, now: datetime) -> datetime:
     if parsed > now + timedelta(seconds=get_setting("MAX_CLOCK_SKEW_SECONDS")):
         raise EventError("timestamp", "Is in the future.")
     if parsed < now - timedelta(days=get_setting("MAX_EVENT_AGE_DAYS")):
-        raise EventError(
-            "timestamp", f"Is older than {get_setting('MAX_EVENT_AGE_DAYS')} days."
-        )
+        raise EventError("timestamp", f"Is older than {get_setting('MAX_EVENT_AGE_DAYS')} days.")
     return parsed
 
 
@@ -97,7 +95,7 @@ def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
         raise EventError("properties", "Must be an object.")
     event_type = event_types()[event_type_name]
     known = allowed_properties(event_type)
-    for name, types in event_type.required.items():
+    for name in event_type.required:
         if value.get(name) is None:
             raise EventError(f"properties.{name}", f"Required for '{event_type_name}' events.")
     for name, item in value.items():
@@ -109,9 +107,7 @@ def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
                 isinstance(item, bool) and bool not in expected
             )
             if not ok:
-                names = " or ".join(
-                    "number" if t in (int, float) else t.__name__ for t in expected
-                )
+                names = " or ".join("number" if t in (int, float) else t.__name__ for t in expected)
                 raise EventError(f"properties.{name}", f"Must be a {names}.")
         _check_value(f"properties.{name}", item, depth=1)
     if "value" in value and isinstance(value["value"], int | float) and value["value"] < 0:

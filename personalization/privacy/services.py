@@ -28,7 +28,7 @@ from ..events.models import Event
 from ..profiles.buckets import daily_horizon, hourly_horizon
 from ..profiles.models import Granularity, ProfileCounter, VisitorAlias, VisitorProfile
 from ..signals import visitor_erased
-from ..visitor_cache import bump_generation, cache, user_key
+from ..visitor_cache import cache, invalidate_visitor, user_key
 from .models import PrivacyAuditEntry
 
 
@@ -109,14 +109,10 @@ def erase_visitor(visitor_id: uuid.UUID, *, actor: str = "") -> dict[str, int]:
             actor=actor[:150],
             details={"rows": sum(counts.values())},
         )
-
-        def _forget() -> None:
-            for vid in ids:
-                bump_generation(vid)
-            for user_id in user_ids:
-                cache().delete(user_key(user_id))
-
-        transaction.on_commit(_forget)
+        for vid in ids:
+            invalidate_visitor(vid)
+        cache().delete_many([user_key(user_id) for user_id in user_ids])
+        transaction.on_commit(lambda: cache().delete_many([user_key(u) for u in user_ids]))
     visitor_erased.send(sender=PrivacyAuditEntry, visitor_id=visitor_id, counts=counts)
     return counts
 

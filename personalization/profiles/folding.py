@@ -25,6 +25,7 @@ from ..events.models import Event
 from ..visitor_cache import bump_generation
 from .buckets import EPOCH, daily_horizon, day_start, hour_start, hourly_horizon
 from .models import Granularity, ProfileCounter, VisitorProfile
+from .snapshot import refresh_snapshot
 
 FOLD_CHUNK = 2000
 CounterKey = tuple[str, datetime, str, str]  # granularity, bucket, event type, dimension
@@ -55,12 +56,18 @@ def _event_value(properties: dict[str, Any]) -> Decimal:
     return Decimal("0")
 
 
-def _get_or_create_profile(visitor_id: uuid.UUID) -> VisitorProfile:
+def _lock_profile(visitor_id: uuid.UUID) -> VisitorProfile:
+    """Lock the visitor's profile row, creating it first if needed (one query when it exists)."""
+    locked = VisitorProfile.objects.select_for_update()
+    profile = locked.filter(visitor_id=visitor_id).first()
+    if profile is not None:
+        return profile
     try:
         with transaction.atomic():
-            return VisitorProfile.objects.get_or_create(visitor_id=visitor_id)[0]
-    except IntegrityError:  # created concurrently
-        return VisitorProfile.objects.get(visitor_id=visitor_id)
+            VisitorProfile.objects.create(visitor_id=visitor_id)
+    except IntegrityError:  # created concurrently; the lock below waits for that transaction
+        pass
+    return locked.get(visitor_id=visitor_id)
 
 
 def _apply_to_profile(profile: VisitorProfile, event: Event, visit_gap: timedelta) -> None:
@@ -84,7 +91,7 @@ def _apply_to_profile(profile: VisitorProfile, event: Event, visit_gap: timedelt
         profile.last_seen = ts
         for field in ("device_type", "os", "browser", "country", "region", "language"):
             if ctx.get(field):
-                setattr(profile, field, str(ctx[field])[:16 if field != "os" else 64])
+                setattr(profile, field, str(ctx[field])[: 16 if field != "os" else 64])
     profile.event_count += 1
     if event.type == "purchase":
         profile.purchase_count += 1
@@ -173,8 +180,7 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
     allowed = effective_consent(explicit)[PERSONALIZATION]
     with transaction.atomic():
         if allowed:
-            profile = _get_or_create_profile(visitor_id)
-            profile = VisitorProfile.objects.select_for_update().get(pk=profile.pk)
+            profile = _lock_profile(visitor_id)
         events = list(
             Event.objects.filter(visitor_id=visitor_id, folded=False).order_by("timestamp", "id")[
                 :FOLD_CHUNK
@@ -189,5 +195,6 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
             _apply_counters(profile, _counter_deltas(events, now))
             profile.save()
         Event.objects.filter(Q(pk__in=[e.pk for e in events])).update(folded=True)
-        transaction.on_commit(lambda: bump_generation(visitor_id))
+        bump_generation(visitor_id)  # readers inside this transaction
+        transaction.on_commit(lambda: refresh_snapshot(visitor_id))
     return len(events), len(events) if allowed else 0

@@ -15,7 +15,7 @@ from django.db.models import F
 from ..consent.models import ConsentChange, ConsentRecord
 from ..events.models import Event
 from ..signals import profiles_merged
-from ..visitor_cache import bump_generation, cache, user_key
+from ..visitor_cache import cache, invalidate_visitor, user_key
 from .folding import fold_visitor
 from .models import ProfileCounter, VisitorAlias, VisitorProfile
 
@@ -78,7 +78,9 @@ def link_user(visitor_id: uuid.UUID | None, user) -> uuid.UUID | None:
     if visitor_id is None or visitor_id == existing:
         return existing
     owner = (
-        VisitorProfile.objects.filter(visitor_id=visitor_id).values_list("user_id", flat=True).first()
+        VisitorProfile.objects.filter(visitor_id=visitor_id)
+        .values_list("user_id", flat=True)
+        .first()
     )
     if owner is not None and owner != user.pk:
         return existing  # another user's profile on a shared device: never merge two people
@@ -91,7 +93,7 @@ def link_user(visitor_id: uuid.UUID | None, user) -> uuid.UUID | None:
         )
     cache().delete(user_key(user.pk))
     if updated:
-        bump_generation(visitor_id)
+        invalidate_visitor(visitor_id)
         return visitor_id
     return None
 
@@ -120,7 +122,8 @@ def merge_visitors(source_id: uuid.UUID, target_id: uuid.UUID) -> None:
             source.delete()
             target.save()
         VisitorAlias.objects.get_or_create(alias_id=source_id, defaults={"profile": target})
-        transaction.on_commit(lambda: (bump_generation(source_id), bump_generation(target_id)))
+        invalidate_visitor(source_id)
+        invalidate_visitor(target_id)
     profiles_merged.send(sender=VisitorProfile, source_id=source_id, target_id=target_id)
     fold_visitor(target_id)  # events carried over unfolded are counted for the target
 

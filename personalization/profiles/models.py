@@ -22,6 +22,7 @@ class VisitorProfile(models.Model):
         related_name="personalization_profile",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
     updated_at = models.DateTimeField(auto_now=True)
 
     first_seen = models.DateTimeField(null=True, blank=True)
@@ -101,6 +102,9 @@ class ProfileCounter(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.event_type}|{self.dimension} {self.granularity}@{self.bucket:%Y-%m-%d %H}h"
+
 
 class VisitorAlias(models.Model):
     """An id that was merged into a profile (another device, the anonymous id before login)."""
@@ -110,3 +114,6 @@ class VisitorAlias(models.Model):
     alias_id = models.UUIDField(unique=True)
     profile = models.ForeignKey(VisitorProfile, on_delete=models.CASCADE, related_name="aliases")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.alias_id} -> profile {self.profile_id}"

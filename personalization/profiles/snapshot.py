@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ..conf import get_setting
 from ..consent.models import ConsentRecord
-from ..visitor_cache import cache, generation_key, snapshot_key
+from ..visitor_cache import bump_generation, cache, generation_key, snapshot_key
 from .buckets import daily_horizon, day_index, day_start, hour_index, hour_start, hourly_horizon
 from .models import Granularity, ProfileCounter, VisitorAlias, VisitorProfile
 
@@ -63,7 +63,9 @@ class ProfileSnapshot:
     totals: dict[str, tuple[int, float]] = field(default_factory=dict)
     format: int = SNAPSHOT_FORMAT
 
-    def _window(self, key: str, within: timedelta | None, now: datetime | None) -> tuple[int, float]:
+    def _window(
+        self, key: str, within: timedelta | None, now: datetime | None
+    ) -> tuple[int, float]:
         if within is None:
             return self.totals.get(key, (0, 0.0))
         now = now or timezone.now()
@@ -229,6 +231,18 @@ def _consent(visitor_id: uuid.UUID) -> dict[str, bool]:
     return dict(
         ConsentRecord.objects.filter(visitor_id=visitor_id).values_list("purpose", "granted")
     )
+
+
+def refresh_snapshot(visitor_id: uuid.UUID) -> ProfileSnapshot:
+    """Rebuild and cache a snapshot after a write, so the next request reads it warm.
+
+    It is stored under a fresh generation: if another write lands meanwhile, that write's bump
+    makes this copy stale instead of letting it hide the newer state.
+    """
+    generation = bump_generation(visitor_id)
+    snapshot = build_snapshot(visitor_id, generation=generation)
+    cache().set(snapshot_key(visitor_id), snapshot, get_setting("SNAPSHOT_TTL_SECONDS"))
+    return snapshot
 
 
 def get_snapshot(visitor_id: uuid.UUID, *, _depth: int = 0) -> ProfileSnapshot:

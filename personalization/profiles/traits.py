@@ -13,7 +13,7 @@ from ..conf import get_setting
 from ..consent.models import ConsentRecord
 from ..consent.purposes import PERSONALIZATION
 from ..consent.services import effective_consent
-from ..visitor_cache import bump_generation
+from ..visitor_cache import invalidate_visitor
 from .models import VisitorProfile
 
 TRAIT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -71,9 +71,7 @@ def set_traits(
         if not effective_consent(explicit)[PERSONALIZATION]:
             raise NoConsent(str(visitor_id))
     with transaction.atomic():
-        profile, _ = VisitorProfile.objects.select_for_update().get_or_create(
-            visitor_id=visitor_id
-        )
+        profile, _ = VisitorProfile.objects.select_for_update().get_or_create(visitor_id=visitor_id)
         merged = dict(profile.traits)
         for name, value in traits.items():
             if value is None:
@@ -84,5 +82,5 @@ def set_traits(
             raise TraitError("traits", f"A profile holds at most {get_setting('MAX_TRAITS')}.")
         profile.traits = merged
         profile.save(update_fields=["traits", "updated_at"])
-        transaction.on_commit(lambda: bump_generation(visitor_id))
+        invalidate_visitor(visitor_id)
     return merged

@@ -21,7 +21,10 @@ def resolve_visitor(request, body_value: object = None) -> uuid.UUID | None:
     header_name = get_setting("VISITOR_HEADER")
     trusted = is_api_client(request)
     parse = parse_raw_visitor_id if trusted else parse_visitor_token
-    for field, value in (("visitor_id", body_value), (header_name, request.headers.get(header_name))):
+    for field, value in (
+        ("visitor_id", body_value),
+        (header_name, request.headers.get(header_name)),
+    ):
         if value in (None, ""):
             continue
         visitor_id = parse(value)

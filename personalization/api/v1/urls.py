@@ -7,13 +7,9 @@ urlpatterns = [
     path("events", views.EventsView.as_view(), name="events"),
     path("consent", views.ConsentView.as_view(), name="consent"),
     path("profile", views.ProfileView.as_view(), name="profile"),
-    path("visitors/<uuid:visitor_id>", views.VisitorView.as_view(), name="visitor"),
-    path(
-        "visitors/<uuid:visitor_id>/export", views.VisitorExportView.as_view(), name="export"
-    ),
-    path(
-        "visitors/<uuid:visitor_id>/traits", views.VisitorTraitsView.as_view(), name="traits"
-    ),
+    path("visitors/<str:visitor_id>", views.VisitorView.as_view(), name="visitor"),
+    path("visitors/<str:visitor_id>/export", views.VisitorExportView.as_view(), name="export"),
+    path("visitors/<str:visitor_id>/traits", views.VisitorTraitsView.as_view(), name="traits"),
     path(
         "schema",
         SpectacularAPIView.as_view(urlconf="personalization.api.schema_urls"),

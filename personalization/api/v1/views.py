@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -42,6 +45,14 @@ class PersonalizationAPIView(APIView):
         response["Cache-Control"] = "private, no-store"
         return response
 
+    def initial(self, request, *args, **kwargs):
+        if "visitor_id" in kwargs:
+            try:
+                kwargs["visitor_id"] = self.kwargs["visitor_id"] = uuid.UUID(kwargs["visitor_id"])
+            except ValueError:
+                raise ValidationError({"visitor_id": ["Not a visitor id (a UUID)."]}) from None
+        super().initial(request, *args, **kwargs)
+
     def validated(self, serializer_class, data=None):
         serializer = serializer_class(data=self.request.data if data is None else data)
         if not isinstance(serializer.initial_data, dict):
@@ -68,10 +79,16 @@ def _context_for(request, body_context: dict) -> RequestContext:
         )
     if "language" in body_context and not base.language:
         fields["language"] = body_context["language"].lower()
-    return RequestContext(**{**base.__dict__, **fields})
+    return dataclasses.replace(base, **fields)
 
 
 class EventsView(PersonalizationAPIView):
+    """Events are stored once per idempotency key and folded into the visitor's profile.
+
+    Each bad event gets its own error naming the field; the good ones in the batch are kept.
+    Nothing is stored for bots, Do-Not-Track/GPC browsers or visitors without consent.
+    """
+
     @extend_schema(
         request=s.EventBatchSerializer,
         responses={
@@ -134,6 +151,12 @@ def _consent_state(visitor_id, context: RequestContext) -> dict:
 
 
 class ConsentView(PersonalizationAPIView):
+    """Consent per purpose (necessary, analytics, personalization, marketing).
+
+    Recording consent gives a new visitor their id: a cookie for browsers, and
+    ``visitor_token`` for headless clients to send back as ``X-Visitor-Id``.
+    """
+
     @extend_schema(responses=s.ConsentStateSerializer, summary="The visitor's consent state")
     def get(self, request):
         visitor_id = resolve_visitor(request, request.query_params.get("visitor_id"))
@@ -158,6 +181,8 @@ class ConsentView(PersonalizationAPIView):
 
 
 class ProfileView(PersonalizationAPIView):
+    """What the calling visitor's profile holds: their own data, so they can see it."""
+
     @extend_schema(responses=s.ProfileSerializer, summary="The calling visitor's own profile")
     def get(self, request):
         visitor_id = resolve_visitor(request, request.query_params.get("visitor_id"))
@@ -167,6 +192,8 @@ class ProfileView(PersonalizationAPIView):
 
 
 class VisitorTraitsView(PersonalizationAPIView):
+    """Traits from the site's own systems (CRM tier, age band); ``null`` removes one."""
+
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [IsVisitorOrAllowed]
     required_perm = "personalization.set_traits"
@@ -178,6 +205,7 @@ class VisitorTraitsView(PersonalizationAPIView):
         summary="Set traits on a visitor (server clients, CRM imports)",
     )
     def post(self, request, visitor_id):
+        visitor_id = self.kwargs["visitor_id"]  # parsed in initial()
         data = self.validated(s.TraitsSerializer)
         canonical = get_snapshot(visitor_id).visitor_id
         try:
@@ -201,22 +229,30 @@ def _actor(request) -> str:
 
 
 class VisitorExportView(PersonalizationAPIView):
+    """Everything stored about a visitor, for the visitor or a privacy officer (GDPR Art. 15/20)."""
+
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [IsVisitorOrAllowed]
     required_perm = "personalization.export_visitor"
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Export everything stored about a visitor")
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT}, summary="Export everything stored about a visitor"
+    )
     def get(self, request, visitor_id):
+        visitor_id = self.kwargs["visitor_id"]  # parsed in initial()
         return Response(export_visitor(visitor_id, actor=_actor(request)))
 
 
 class VisitorView(PersonalizationAPIView):
+    """Erasure of a visitor from every table (GDPR Art. 17, CCPA deletion)."""
+
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [IsVisitorOrAllowed]
     required_perm = "personalization.erase_visitor"
 
     @extend_schema(responses=s.ErasureResultSerializer, summary="Erase a visitor everywhere")
     def delete(self, request, visitor_id):
+        visitor_id = self.kwargs["visitor_id"]  # parsed in initial()
         counts = erase_visitor(visitor_id, actor=_actor(request))
         if not is_api_client(request) and resolve_visitor(request) == visitor_id:
             forget_visitor(request._request)

@@ -1,0 +1,52 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   - virtualenv, install, migrate, seed pages/visitors, serve on :8000
+#   make test   - virtualenv, install, lint, migrations check, the test suite
+# With nothing set they use SQLite, eager Celery and a local-memory cache; set DATABASE_URL and
+# REDIS_URL to run the same code on PostgreSQL and Redis (CI does).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+VISITORS ?= 2000
+
+.PHONY: demo test lint format schema bench worker clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --visitors $(VISITORS)
+	@echo "Demo: http://127.0.0.1:$(PORT)/  admin: http://127.0.0.1:$(PORT)/admin/ (admin / admin)"
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) manage.py makemigrations --check --dry-run
+	@if command -v node >/dev/null 2>&1; then node --test tests/js/; else echo "node not found: tracker.js tests skipped"; fi
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check personalization
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format personalization
+
+schema: $(VENV)/.installed
+	$(PY) manage.py spectacular --urlconf personalization.api.schema_urls --file docs/openapi.yaml --validate
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/ingest.py
+
+worker: $(VENV)/.installed
+	$(VENV)/bin/celery -A cms_site worker -Q events,default --beat --loglevel=info
+
+clean:
+	rm -rf $(VENV) db.sqlite3 static_collected

@@ -1,0 +1,154 @@
+/*
+ * Wagtail personalization: a tiny browser tracker (ES2017, no dependencies, no build step).
+ *
+ *   <script defer src="{% static 'personalization/tracker.js' %}"
+ *           data-endpoint="/api/personalization/v1/events"   (default)
+ *           data-flush-interval="5000" data-max-batch="50"   (defaults)
+ *           data-visitor-token="..."                          (headless sites; else the cookie)
+ *           data-page-views="true"></script>                  (headless SPAs only, see below)
+ *
+ *   personalization.track("search", {query: "shoes"});
+ *   personalization.setVisitorToken(token);   // headless: identify the visitor
+ *   personalization.flush();                  // send now
+ *   <button data-pz-event="click" data-pz-props='{"category": "cta"}'>Buy</button>
+ *
+ * Events are batched in memory, each with a random `id` (the server drops re-sent ids) and an ISO
+ * `timestamp`; a batch is sent every flush interval, when full, and with navigator.sendBeacon when
+ * the page is hidden or unloaded. Wagtail pages record page views on the server, so page_view is
+ * only sent with data-page-views="true" (also on history.pushState and popstate). Nothing at all is
+ * sent when Do Not Track or Global Privacy Control is on; the server enforces that as well.
+ */
+(function (window, document) {
+  "use strict";
+  if (window.personalization && window.personalization.version) return; // loaded twice
+
+  const script = document.currentScript;
+  const config = (script && script.dataset) || {};
+  const endpoint = config.endpoint || "/api/personalization/v1/events";
+  const flushInterval = positive(config.flushInterval, 5000);
+  const maxBatch = Math.min(positive(config.maxBatch, 50), 500);
+  const maxQueue = maxBatch * 20; // bound memory while the server is unreachable
+  const nav = window.navigator || {};
+  const optedOut = nav.doNotTrack === "1" || nav.globalPrivacyControl === true;
+
+  let token = config.visitorToken || null;
+  let queue = [];
+  let timer = null;
+
+  function positive(value, fallback) {
+    const n = parseInt(value, 10);
+    return n > 0 ? n : fallback;
+  }
+
+  function randomId() {
+    const c = window.crypto;
+    if (c && typeof c.randomUUID === "function") return c.randomUUID();
+    const bytes = new Uint8Array(16);
+    if (c && typeof c.getRandomValues === "function") c.getRandomValues(bytes);
+    else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    return Array.from(bytes, (b) => (b < 16 ? "0" : "") + b.toString(16)).join("");
+  }
+
+  function context() {
+    const ctx = {url: String(window.location && window.location.href || "").slice(0, 2000),
+      referrer: String(document.referrer || "").slice(0, 2000)};
+    if (nav.language) ctx.language = String(nav.language).slice(0, 35);
+    return ctx;
+  }
+
+  function track(type, properties) {
+    if (optedOut || typeof type !== "string" || !type) return;
+    const props = properties && typeof properties === "object" && !Array.isArray(properties) ? properties : {};
+    queue.push({type: type, id: randomId(), timestamp: new Date().toISOString(), properties: props});
+    if (queue.length > maxQueue) queue.splice(0, queue.length - maxQueue);
+    if (queue.length >= maxBatch) flush();
+    else if (!timer) timer = setTimeout(flush, flushInterval);
+  }
+
+  function remember(body) {
+    if (body && typeof body.visitor_token === "string" && body.visitor_token) token = body.visitor_token;
+  }
+
+  function send(events, beacon) {
+    const payload = {events: events, context: context()};
+    if (beacon && typeof nav.sendBeacon === "function") {
+      if (token) payload.visitor_id = token; // a beacon cannot carry headers
+      try {
+        const blob = new Blob([JSON.stringify(payload)], {type: "text/plain"});
+        if (nav.sendBeacon(endpoint, blob)) return;
+      } catch (e) { /* fall back to fetch */ }
+      delete payload.visitor_id;
+    }
+    if (typeof window.fetch !== "function") return;
+    const headers = {"Content-Type": "application/json"};
+    if (token) headers["X-Visitor-Id"] = token;
+    window.fetch(endpoint, {method: "POST", credentials: "same-origin", keepalive: true,
+      headers: headers, body: JSON.stringify(payload)})
+      .then((response) => {
+        if (response.status === 429 || response.status >= 500) throw new Error("retry");
+        return response.json().then(remember, () => {});
+      })
+      .catch(() => { // network error or overload: ids make a re-send harmless
+        queue = events.concat(queue).slice(-maxQueue);
+        if (!timer) timer = setTimeout(flush, flushInterval * 2);
+      });
+  }
+
+  function flush(beacon) {
+    if (timer) { clearTimeout(timer); timer = null; }
+    if (optedOut) { queue = []; return; }
+    while (queue.length) send(queue.splice(0, maxBatch), beacon === true);
+  }
+
+  function onClick(event) {
+    let el = event.target;
+    if (el && el.nodeType !== 1) el = el.parentElement;
+    el = el && typeof el.closest === "function" ? el.closest("[data-pz-event]") : null;
+    if (!el) return;
+    let props = {};
+    const raw = el.getAttribute("data-pz-props");
+    if (raw) {
+      try {
+        const parsed = JSON.parse(raw);
+        if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) props = parsed;
+      } catch (e) { /* ignore malformed properties */ }
+    }
+    track(el.getAttribute("data-pz-event"), props);
+  }
+
+  let lastUrl = null;
+  function pageView() {
+    const url = String(window.location && window.location.href || "");
+    if (url === lastUrl) return;
+    lastUrl = url;
+    track("page_view", {url: url.slice(0, 1000), title: String(document.title || "").slice(0, 1000)});
+  }
+
+  if (!optedOut) {
+    document.addEventListener("click", onClick, true);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") flush(true);
+    });
+    window.addEventListener("pagehide", () => flush(true));
+    if (config.pageViews === "true") {
+      const history = window.history;
+      if (history && typeof history.pushState === "function") {
+        const push = history.pushState;
+        history.pushState = function () {
+          const result = push.apply(this, arguments);
+          pageView();
+          return result;
+        };
+      }
+      window.addEventListener("popstate", pageView);
+      pageView();
+    }
+  }
+
+  window.personalization = {
+    version: 1,
+    track: track,
+    setVisitorToken: (value) => { token = value || null; },
+    flush: () => flush(false),
+  };
+})(window, document);

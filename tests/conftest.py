@@ -1,0 +1,90 @@
+"""Shared fixtures. The suite runs on SQLite + local memory by default; CI sets DATABASE_URL and
+REDIS_URL so the same tests run against PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from cms_site.celery import app as celery_app
+from personalization.profiles.identity import sign_visitor_id
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+DESKTOP = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36"
+)
+EVENTS_URL = "/api/personalization/v1/events"
+CONSENT_URL = "/api/personalization/v1/consent"
+PROFILE_URL = "/api/personalization/v1/profile"
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache_and_eager():
+    """Each test starts with an empty cache and eager Celery (the worker test opts out)."""
+    cache.clear()
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = eager
+    cache.clear()
+
+
+class Visitor:
+    """A browser-like visitor: an API client that keeps cookies, with helpers for our API."""
+
+    def __init__(self, user_agent: str = DESKTOP):
+        self.client = APIClient(HTTP_USER_AGENT=user_agent)
+        self.token: str | None = None
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.token.split(":")[0])
+
+    def consent(self, **purposes: bool):
+        response = self.client.post(CONSENT_URL, {"purposes": purposes}, format="json")
+        assert response.status_code == 200, response.content
+        self.token = response.json()["visitor_token"]
+        return response
+
+    def send(self, *events: dict, **extra):
+        body = {"events": list(events), **extra}
+        headers = {"HTTP_X_VISITOR_ID": self.token} if self.token else {}
+        return self.client.post(
+            EVENTS_URL, json.dumps(body), content_type="application/json", **headers
+        )
+
+    def profile(self) -> dict:
+        response = self.client.get(PROFILE_URL, HTTP_X_VISITOR_ID=self.token)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+
+@pytest.fixture
+def visitor(db) -> Visitor:
+    """A visitor who accepted analytics and personalization."""
+    v = Visitor()
+    v.consent(analytics=True, personalization=True)
+    return v
+
+
+@pytest.fixture
+def new_visitor(db):
+    return Visitor
+
+
+@pytest.fixture
+def api_key(settings):
+    settings.PERSONALIZATION_API_KEYS = {"crm": "s3cret-key"}
+    return "Api-Key s3cret-key"
+
+
+def token_for(visitor_id: uuid.UUID) -> str:
+    return sign_visitor_id(visitor_id)

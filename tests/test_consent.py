@@ -1,0 +1,93 @@
+"""Consent per purpose: API, Python function, defaults, signals, history."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from personalization.consent.models import ConsentChange
+from personalization.events.models import Event
+from personalization.profiles.selectors import has_consent
+
+from .conftest import CONSENT_URL, Visitor
+
+pytestmark = pytest.mark.django_db
+
+
+def test_new_visitor_sees_the_defaults_and_gets_no_cookie():
+    response = Visitor().client.get(CONSENT_URL)
+    assert response.status_code == 200
+    purposes = response.json()["purposes"]
+    assert purposes["necessary"] == {"granted": True, "source": "default", "updated_at": None}
+    assert purposes["analytics"]["granted"] is False
+    assert "pz_vid" not in response.cookies
+
+
+def test_recording_consent_sets_a_signed_cookie_and_timestamps():
+    v = Visitor()
+    response = v.consent(analytics=True, marketing=False)
+    cookie = response.cookies["pz_vid"]
+    assert cookie.value == v.token and cookie["httponly"] and cookie["samesite"] == "Lax"
+    state = v.client.get(CONSENT_URL).json()["purposes"]
+    assert state["analytics"]["granted"] is True and state["analytics"]["source"] == "explicit"
+    assert state["analytics"]["updated_at"]
+    assert state["marketing"]["granted"] is False
+    assert state["personalization"] == {"granted": False, "source": "default", "updated_at": None}
+
+
+def test_withdrawal_stops_collection_and_history_is_kept():
+    v = Visitor()
+    v.consent(analytics=True)
+    assert v.send({"type": "click", "id": "a"}).json()["accepted"] == 1
+    v.consent(analytics=False)
+    assert v.send({"type": "click", "id": "b"}).json()["ignored_reason"] == "no_consent"
+    assert Event.objects.count() == 1
+    history = list(ConsentChange.objects.filter(visitor_id=v.id).values_list("granted", flat=True))
+    assert history == [True, False]
+
+
+def test_necessary_cannot_be_refused():
+    v = Visitor()
+    v.consent(necessary=False)
+    assert v.client.get(CONSENT_URL).json()["purposes"]["necessary"]["granted"] is True
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"purposes": {"advertising": True}}, "purposes"),
+        ({"purposes": {"analytics": "maybe"}}, "purposes"),
+        ({"purposes": {}}, "purposes"),
+        ({}, "purposes"),
+        ({"purposes": {"analytics": True}, "visitor_id": "forged"}, "visitor_id"),
+    ],
+)
+def test_bad_consent_bodies_are_400s(body, field):
+    response = Visitor().client.post(CONSENT_URL, body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_gpc_overrides_stored_consent_and_the_api_says_so():
+    v = Visitor()
+    v.consent(analytics=True, personalization=True)
+    state = v.client.get(CONSENT_URL, HTTP_SEC_GPC="1").json()["purposes"]
+    assert state["analytics"] == {
+        "granted": False,
+        "source": "signal",
+        "updated_at": state["analytics"]["updated_at"],
+    }
+
+
+def test_python_has_consent(settings):
+    v = Visitor()
+    v.consent(personalization=True)
+    assert has_consent(v.id, "personalization")
+    assert not has_consent(v.id, "analytics")
+    assert not has_consent(v.id, "personalization", dnt=True)
+    assert not has_consent(None, "analytics")
+    settings.PERSONALIZATION_CONSENT_DEFAULTS = {"analytics": True}
+    assert has_consent(uuid.uuid4(), "analytics")
+    with pytest.raises(ValueError):
+        has_consent(v.id, "astrology")

@@ -1,0 +1,175 @@
+"""Integration with the real services CI runs: a Celery worker over Redis, PostgreSQL locking.
+
+Skipped on a laptop without them (SQLite, no REDIS_URL); CI sets both.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+
+from cms_site.celery import app as celery_app
+from personalization.consent.services import record_consent
+from personalization.events.models import Event
+from personalization.ingestion import ingest_events
+from personalization.profiles.models import ProfileCounter
+from personalization.profiles.snapshot import get_snapshot
+from personalization.types import EventIn, RequestContext
+
+from .conftest import Visitor
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_postgres = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="needs PostgreSQL (DATABASE_URL)",
+)
+needs_worker = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL")
+    or not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="needs a Redis broker and a database a second process can share",
+)
+
+
+def _test_database_url() -> str:
+    s = connection.settings_dict
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or 5432
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real worker process consuming the events queue from Redis, on the test database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "cms_site",
+            "worker",
+            "-Q",
+            "events,default",
+            "-P",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    celery_app.conf.task_always_eager = False
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                pytest.fail(f"worker died: {(tmp_path / 'worker.log').read_text()[-2000:]}")
+            replies = celery_app.control.ping(timeout=0.5)
+            if replies:
+                break
+        else:
+            pytest.fail("worker did not answer a ping within 60 s")
+        yield worker
+    finally:
+        celery_app.conf.task_always_eager = True
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
+        log.close()
+
+
+@needs_worker
+@pytest.mark.worker
+def test_events_are_folded_by_a_real_worker(celery_worker_process):
+    v = Visitor()
+    v.consent(analytics=True, personalization=True)
+    response = v.send(
+        {"type": "page_view", "id": "w1", "properties": {"tags": ["ai"]}},
+        {"type": "purchase", "id": "w2", "properties": {"value": 12}},
+    )
+    assert response.status_code == 202 and response.json()["accepted"] == 2
+    deadline = time.monotonic() + 30
+    profile = {}
+    while time.monotonic() < deadline:
+        profile = v.profile()
+        if profile["event_count"] == 2:
+            break
+        time.sleep(0.05)
+    assert profile["event_count"] == 2, "the worker did not fold the batch within 30 s"
+    assert profile["counts"]["page_view|tag:ai"] == 1
+    assert profile["rfm"]["monetary"] == 12.0
+    assert not Event.objects.filter(folded=False).exists()
+    # Re-delivering the same batch changes nothing.
+    again = v.send({"type": "page_view", "id": "w1", "properties": {"tags": ["ai"]}})
+    assert again.json()["duplicates"] == 1
+    time.sleep(0.5)
+    assert v.profile()["event_count"] == 2
+
+
+@needs_postgres
+@pytest.mark.postgres
+def test_concurrent_batches_for_one_visitor_lose_no_counts(transactional_db, settings):
+    settings.PERSONALIZATION_FOLD_MODE = "inline"
+    vid = uuid.uuid4()
+    record_consent(vid, {"analytics": True, "personalization": True})
+    threads, per_thread, batches = 6, 40, 3
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            for b in range(batches):
+                events = [
+                    EventIn("click", _now(), {"tags": ["x"]}, client_id=f"t{n}-b{b}-e{i}")
+                    for i in range(per_thread)
+                ]
+                ingest_events(vid, events, RequestContext())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert not errors, errors
+    expected = threads * per_thread * batches
+    assert Event.objects.filter(visitor_id=vid).count() == expected
+    snap = get_snapshot(vid)
+    assert snap.event_count == expected
+    assert snap.count("click", "tag:x") == expected
+    total = ProfileCounter.objects.get(
+        profile__visitor_id=vid, granularity="t", event_type="click", dimension=""
+    )
+    assert total.count == expected
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
