@@ -1,4 +1,4 @@
-"""Server-side capture of Wagtail page views, so the basics need no JavaScript."""
+"""Capturing events on the server: Wagtail page views (no JavaScript needed) and server code."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from django.utils import timezone
 from .conf import get_setting
 from .consent.purposes import EVENT_PURPOSES
 from .consent.services import effective_consent
+from .events.validation import validate_event
 from .ingestion import ingest_events
 from .profiles.snapshot import get_snapshot
-from .types import EventIn
+from .types import EventIn, IngestResult
 from .visitors import ensure_visitor_id, request_context, visitor_id_from_request
 
 
@@ -27,6 +28,29 @@ def page_view_properties(page) -> dict:
     return properties
 
 
+def track_event(
+    request: HttpRequest, event_type: str, properties: dict | None = None
+) -> IngestResult:
+    """Record an event from server code (a Django view that completes an order, say).
+
+    Validated like an API event and gated like one: nothing is stored for bots, DNT/GPC or a
+    visitor without consent. Raises ``EventError`` naming the field for a malformed event.
+    """
+    event = validate_event({"type": event_type, "properties": properties or {}})
+    context = request_context(request)
+    visitor_id = visitor_id_from_request(request)
+    if visitor_id is None:
+        if context.is_bot or not _may_collect({}, context):
+            return IngestResult(ignored=1, ignored_reason="no_consent")
+        visitor_id = ensure_visitor_id(request)
+    return ingest_events(visitor_id, [event], context)
+
+
+def _may_collect(explicit: dict, context) -> bool:
+    consent = effective_consent(explicit, dnt=context.dnt, gpc=context.gpc)
+    return any(consent[p] for p in EVENT_PURPOSES)
+
+
 def track_page_view(request: HttpRequest, page) -> None:
     """Record a page view for a visitor who allows it; do nothing (and write nothing) otherwise.
 
@@ -41,9 +65,7 @@ def track_page_view(request: HttpRequest, page) -> None:
     if context.is_bot:
         return
     visitor_id = visitor_id_from_request(request)
-    explicit = get_snapshot(visitor_id).consent if visitor_id else {}
-    consent = effective_consent(explicit, dnt=context.dnt, gpc=context.gpc)
-    if not any(consent[p] for p in EVENT_PURPOSES):
+    if not _may_collect(get_snapshot(visitor_id).consent if visitor_id else {}, context):
         return
     visitor_id = visitor_id or ensure_visitor_id(request)
     event = EventIn(

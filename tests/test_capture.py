@@ -108,3 +108,24 @@ def test_visit_view_keeps_one_visitor_across_pages(article):
         v.client.get(article.url)
     assert get_snapshot(v.id).count("page_view") == 3
     assert get_snapshot(v.id).visit_count == 1
+
+
+def test_server_code_can_track_events_through_the_same_gates(visitor, rf):
+    from django.contrib.auth.models import AnonymousUser
+
+    from personalization.capture import track_event
+    from personalization.events.validation import EventError
+
+    request = rf.get("/checkout/done", HTTP_USER_AGENT=DESKTOP)
+    request.user = AnonymousUser()
+    request.COOKIES["pz_vid"] = visitor.token
+    result = track_event(request, "purchase", {"value": 99.0, "currency": "EUR"})
+    assert result.accepted == 1
+    assert get_snapshot(visitor.id).monetary_total == 99.0
+    with pytest.raises(EventError) as err:
+        track_event(request, "purchase", {"value": "a lot"})
+    assert err.value.field == "properties.value"
+    stranger = rf.get("/checkout/done", HTTP_USER_AGENT=DESKTOP)
+    stranger.user = AnonymousUser()
+    assert track_event(stranger, "signup").ignored_reason == "no_consent"
+    assert Event.objects.count() == 1

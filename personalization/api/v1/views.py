@@ -160,6 +160,8 @@ class ConsentView(PersonalizationAPIView):
     @extend_schema(responses=s.ConsentStateSerializer, summary="The visitor's consent state")
     def get(self, request):
         visitor_id = resolve_visitor(request, request.query_params.get("visitor_id"))
+        if visitor_id is not None:
+            visitor_id = get_snapshot(visitor_id).visitor_id  # a merged id answers for its profile
         return Response(_consent_state(visitor_id, request_context(request._request)))
 
     @extend_schema(
@@ -176,7 +178,8 @@ class ConsentView(PersonalizationAPIView):
             visitor_id = new_visitor_id()
             mint_visitor(request, visitor_id)
         source = "server" if is_api_client(request) else "api"
-        record_consent(get_snapshot(visitor_id).visitor_id, data["purposes"], source=source)
+        visitor_id = get_snapshot(visitor_id).visitor_id
+        record_consent(visitor_id, data["purposes"], source=source)
         return Response(_consent_state(visitor_id, request_context(request._request)))
 
 
