@@ -54,6 +54,19 @@ def check_installation(app_configs, **kwargs):
                 id="personalization.E005",
             )
         )
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        if sqlite3.sqlite_version_info < (3, 35):
+            problems.append(
+                Error(
+                    f"SQLite {sqlite3.sqlite_version} is too old for idempotent event inserts.",
+                    hint="Event ingestion needs INSERT ... RETURNING: SQLite 3.35 or newer.",
+                    id="personalization.E006",
+                )
+            )
     cache_backend = settings.CACHES.get("default", {}).get("BACKEND", "")
     if not settings.DEBUG and cache_backend.endswith("LocMemCache"):
         problems.append(

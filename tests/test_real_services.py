@@ -169,6 +169,36 @@ def test_concurrent_batches_for_one_visitor_lose_no_counts(transactional_db, set
     assert total.count == expected
 
 
+@needs_postgres
+@pytest.mark.postgres
+def test_the_same_batch_delivered_at_once_is_accepted_once(transactional_db, settings):
+    """Retries that overlap (a beacon and a fetch, say) must not be reported as accepted twice."""
+    settings.PERSONALIZATION_FOLD_MODE = "inline"
+    vid = uuid.uuid4()
+    record_consent(vid, {"analytics": True, "personalization": True})
+    copies = 5
+    batch = [EventIn("click", _now(), {}, client_id=f"dup-{i}") for i in range(50)]
+    barrier = threading.Barrier(copies)
+    results = []
+
+    def deliver() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(ingest_events(vid, batch, RequestContext()))
+        finally:
+            connections.close_all()
+
+    pool = [threading.Thread(target=deliver) for _ in range(copies)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert len(results) == copies
+    assert sum(r.accepted for r in results) == 50
+    assert sum(r.duplicates for r in results) == 50 * (copies - 1)
+    assert get_snapshot(vid).event_count == 50
+
+
 def _now():
     from django.utils import timezone
 

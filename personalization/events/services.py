@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
 
 from ..types import EventIn, RequestContext
@@ -28,6 +29,36 @@ def idempotency_key(event: EventIn) -> str:
         default=str,
     )
     return "h:" + hashlib.sha256(body.encode()).hexdigest()[:48]
+
+
+_COLUMNS = ("visitor_id", "key", "type", "timestamp", "received_at", "properties", "context")
+
+
+def _insert_new(rows: list[Event]) -> set[str]:
+    """Insert, skipping keys already stored, and return the keys this call really inserted.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL, SQLite >= 3.35) answers in one
+    round trip and stays exact when the same batch arrives twice at once: the second insert waits
+    on the unique index and returns nothing, so it is reported as duplicates, not as accepted.
+    """
+    fields = [Event._meta.get_field(name) for name in (*_COLUMNS, "folded")]
+    table = connection.ops.quote_name(Event._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params: list = []
+    for row in rows:
+        params.extend(f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields)
+    # Identifiers come from the model's metadata, quoted; every value is a parameter.
+    values = ", ".join([placeholders] * len(rows))
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608
+        f"ON CONFLICT ({connection.ops.quote_name('visitor_id')}, "
+        f"{connection.ops.quote_name('key')}) DO NOTHING "
+        f"RETURNING {connection.ops.quote_name('key')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {key for (key,) in cursor.fetchall()}
 
 
 def store_events(
@@ -53,15 +84,7 @@ def store_events(
             received_at=now,
             properties=event.properties,
             context=event_context,
+            folded=False,
         )
-    if not by_key:
-        return 0, len(events)
-    existing = set(
-        Event.objects.filter(visitor_id=visitor_id, key__in=list(by_key)).values_list(
-            "key", flat=True
-        )
-    )
-    new = [e for k, e in by_key.items() if k not in existing]
-    if new:
-        Event.objects.bulk_create(new, ignore_conflicts=True)
-    return len(new), len(events) - len(new)
+    inserted = _insert_new(list(by_key.values())) if by_key else set()
+    return len(inserted), len(events) - len(inserted)

@@ -1,0 +1,1 @@
+"""Benchmarks for the personalization plugin (see README.md)."""
