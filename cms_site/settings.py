@@ -128,6 +128,10 @@ CELERY_TASK_ROUTES = {"personalization.fold_profile": {"queue": "events"}}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
+    "personalization-fold-stragglers": {
+        "task": "personalization.fold_stragglers",
+        "schedule": 300.0,
+    },
     "personalization-purge-expired-data": {
         "task": "personalization.purge_expired_data",
         "schedule": 3600.0,

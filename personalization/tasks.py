@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from .privacy.services import purge_expired_data as purge_expired_data_service
-from .profiles.folding import fold_visitor
+from .profiles.folding import fold_stragglers, fold_visitor
 
 
 @shared_task(
@@ -19,6 +19,12 @@ from .profiles.folding import fold_visitor
 def fold_profile(visitor_id: str) -> int:
     """Fold a visitor's unfolded events; re-running it finds nothing left and counts nothing."""
     return fold_visitor(visitor_id)
+
+
+@shared_task(name="personalization.fold_stragglers", acks_late=True)
+def fold_straggling_events() -> int:
+    """Safety net for lost fold tasks: events are never left uncounted."""
+    return fold_stragglers()
 
 
 @shared_task(name="personalization.purge_expired_data", acks_late=True)

@@ -7,9 +7,9 @@ import json
 import uuid
 from datetime import datetime
 
-from django.db import connection
 from django.utils import timezone
 
+from ..sql import insert_on_conflict
 from ..types import EventIn, RequestContext
 from .models import Event
 
@@ -32,33 +32,6 @@ def idempotency_key(event: EventIn) -> str:
 
 
 _COLUMNS = ("visitor_id", "key", "type", "timestamp", "received_at", "properties", "context")
-
-
-def _insert_new(rows: list[Event]) -> set[str]:
-    """Insert, skipping keys already stored, and return the keys this call really inserted.
-
-    ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL, SQLite >= 3.35) answers in one
-    round trip and stays exact when the same batch arrives twice at once: the second insert waits
-    on the unique index and returns nothing, so it is reported as duplicates, not as accepted.
-    """
-    fields = [Event._meta.get_field(name) for name in (*_COLUMNS, "folded")]
-    table = connection.ops.quote_name(Event._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params: list = []
-    for row in rows:
-        params.extend(f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields)
-    # Identifiers come from the model's metadata, quoted; every value is a parameter.
-    values = ", ".join([placeholders] * len(rows))
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608
-        f"ON CONFLICT ({connection.ops.quote_name('visitor_id')}, "
-        f"{connection.ops.quote_name('key')}) DO NOTHING "
-        f"RETURNING {connection.ops.quote_name('key')}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {key for (key,) in cursor.fetchall()}
 
 
 def store_events(
@@ -84,7 +57,14 @@ def store_events(
             received_at=now,
             properties=event.properties,
             context=event_context,
-            folded=False,
         )
-    inserted = _insert_new(list(by_key.values())) if by_key else set()
+    # ON CONFLICT DO NOTHING RETURNING: one round trip, and a batch delivered twice at once is
+    # reported as accepted once (the second insert waits on the unique index, returns nothing).
+    inserted = insert_on_conflict(
+        Event,
+        (*_COLUMNS, "folded"),
+        ([*(getattr(e, c) for c in _COLUMNS), False] for e in by_key.values()),
+        conflict=("visitor_id", "key"),
+        returning="key",
+    )
     return len(inserted), len(events) - len(inserted)

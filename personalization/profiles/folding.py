@@ -22,6 +22,7 @@ from ..consent.models import ConsentRecord
 from ..consent.purposes import PERSONALIZATION
 from ..consent.services import effective_consent
 from ..events.models import Event
+from ..sql import insert_on_conflict
 from ..visitor_cache import bump_generation
 from .buckets import EPOCH, daily_horizon, day_start, hour_start, hourly_horizon
 from .models import Granularity, ProfileCounter, VisitorProfile
@@ -120,40 +121,17 @@ def _counter_deltas(events: list[Event], now: datetime) -> dict[CounterKey, list
 
 
 def _apply_counters(profile: VisitorProfile, deltas: dict[CounterKey, list]) -> None:
-    if not deltas:
-        return
-    buckets = {key[1] for key in deltas}
-    types = {key[2] for key in deltas}
-    existing = {
-        (c.granularity, c.bucket, c.event_type, c.dimension): c
-        for c in ProfileCounter.objects.filter(
-            profile=profile, bucket__in=buckets, event_type__in=types
-        )
-    }
-    to_update, to_create = [], []
-    for key, (count, value) in deltas.items():
-        counter = existing.get(key)
-        if counter is None:
-            granularity, bucket, event_type, dimension = key
-            to_create.append(
-                ProfileCounter(
-                    profile=profile,
-                    granularity=granularity,
-                    bucket=bucket,
-                    event_type=event_type,
-                    dimension=dimension,
-                    count=count,
-                    value=value,
-                )
-            )
-        else:
-            counter.count += count
-            counter.value += value
-            to_update.append(counter)
-    if to_update:
-        ProfileCounter.objects.bulk_update(to_update, ["count", "value"], batch_size=500)
-    if to_create:
-        ProfileCounter.objects.bulk_create(to_create, batch_size=500)
+    """Add the deltas to the stored counters in one upsert per 500 rows, without reading them."""
+    insert_on_conflict(
+        ProfileCounter,
+        ("profile", "granularity", "bucket", "event_type", "dimension", "count", "value"),
+        (
+            (profile.pk, granularity, bucket, event_type, dimension, count, value)
+            for (granularity, bucket, event_type, dimension), (count, value) in deltas.items()
+        ),
+        conflict=("profile", "granularity", "bucket", "event_type", "dimension"),
+        add=("count", "value"),
+    )
 
 
 def fold_visitor(visitor_id: uuid.UUID | str, *, now: datetime | None = None) -> int:
@@ -198,3 +176,17 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
         bump_generation(visitor_id)  # readers inside this transaction
         transaction.on_commit(lambda: refresh_snapshot(visitor_id))
     return len(events), len(events) if allowed else 0
+
+
+def fold_stragglers(*, older_than: timedelta = timedelta(minutes=2), limit: int = 1000) -> int:
+    """Fold events whose fold task never ran (a broker outage between commit and enqueue, a
+    worker lost with the message). Returns how many visitors it folded; run it from beat."""
+    cutoff = timezone.now() - older_than
+    visitor_ids = list(
+        Event.objects.filter(folded=False, received_at__lt=cutoff)
+        .values_list("visitor_id", flat=True)
+        .distinct()[:limit]
+    )
+    for visitor_id in visitor_ids:
+        fold_visitor(visitor_id)
+    return len(visitor_ids)

@@ -1,0 +1,62 @@
+"""One multi-row ``INSERT ... ON CONFLICT`` statement, for the two hot writes that need it.
+
+Django's ``bulk_create`` can skip conflicts or overwrite them, but it cannot add to the stored
+value (counters) or say which rows it really inserted (idempotent events). PostgreSQL and SQLite
+(3.35+) share this syntax, so one statement serves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, models
+
+
+def insert_on_conflict(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    conflict: Sequence[str],
+    *,
+    add: Sequence[str] = (),
+    returning: str | None = None,
+    chunk: int = 500,
+) -> list:
+    """Insert ``rows`` (values in ``columns`` order); on a ``conflict`` either do nothing or add
+    the new values of the ``add`` columns to the stored ones. Returns the ``returning`` column of
+    the rows inserted or updated (with ``add=()``: only the rows really inserted)."""
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in columns]
+    table = quote(model._meta.db_table)
+    column_sql = ", ".join(quote(f.column) for f in fields)
+    conflict_sql = ", ".join(quote(model._meta.get_field(name).column) for name in conflict)
+    if add:
+        updates = ", ".join(
+            f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}"
+            for c in (model._meta.get_field(name).column for name in add)
+        )
+        action = f"DO UPDATE SET {updates}"
+    else:
+        action = "DO NOTHING"
+    tail = f" RETURNING {quote(model._meta.get_field(returning).column)}" if returning else ""
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    rows = list(rows)
+    found: list = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            params = [
+                field.get_db_prep_save(value, connection)
+                for row in part
+                for field, value in zip(fields, row, strict=True)
+            ]
+            values = ", ".join([placeholder] * len(part))
+            # Identifiers come from the model's metadata, quoted; every value is a parameter.
+            sql = (
+                f"INSERT INTO {table} ({column_sql}) VALUES {values} "  # noqa: S608
+                f"ON CONFLICT ({conflict_sql}) {action}{tail}"
+            )
+            cursor.execute(sql, params)
+            if returning:
+                found.extend(value for (value,) in cursor.fetchall())
+    return found
