@@ -33,6 +33,19 @@ def tag_names(page) -> list[str]:
     return sorted({tag.name.lower() for tag in page.tags.all()})
 
 
+def category_listing(index: Page, request, model, name: str, order: str) -> dict:
+    """The live children of an index page, filtered by ``?category=`` when it names one."""
+    children = model.objects.child_of(index).live().public().order_by(order, "-pk")
+    category = request.GET.get("category", "")
+    if category in dict(model.CATEGORY_CHOICES):
+        children = children.filter(category=category)
+    return {
+        name: children,
+        "categories": model.CATEGORY_CHOICES,
+        "active_category": category,
+    }
+
+
 class HomePage(Page):
     nav_section = "home"
     intro = RichTextField(blank=True, features=["bold", "italic", "link"])
@@ -67,14 +80,7 @@ class ArticleIndexPage(Page):
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
-        articles = ArticlePage.objects.child_of(self).live().public().order_by("-date", "-pk")
-        category = request.GET.get("category", "")
-        if category in dict(ArticlePage.CATEGORY_CHOICES):
-            articles = articles.filter(category=category)
-        context["articles"] = articles
-        context["categories"] = ArticlePage.CATEGORY_CHOICES
-        context["active_category"] = category
-        return context
+        return {**context, **category_listing(self, request, ArticlePage, "articles", "-date")}
 
 
 class ArticlePageTag(TaggedItemBase):
@@ -139,14 +145,7 @@ class ProductIndexPage(Page):
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
-        products = ProductPage.objects.child_of(self).live().public().order_by("title")
-        category = request.GET.get("category", "")
-        if category in dict(ProductPage.CATEGORY_CHOICES):
-            products = products.filter(category=category)
-        context["products"] = products
-        context["categories"] = ProductPage.CATEGORY_CHOICES
-        context["active_category"] = category
-        return context
+        return {**context, **category_listing(self, request, ProductPage, "products", "title")}
 
 
 class ProductPageTag(TaggedItemBase):
