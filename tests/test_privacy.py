@@ -151,3 +151,54 @@ def test_retention_purge(db, settings):
     assert not ProfileCounter.objects.filter(granularity="h").exists()
     assert ProfileCounter.objects.filter(granularity="t").exists()
     assert PrivacyAuditEntry.objects.filter(action="purge").exists()
+
+
+PRIVACY_ADMIN = "/admin/personalization/privacy/"
+
+
+@pytest.fixture
+def officer_client(db):
+    from django.test import Client
+
+    officer = get_user_model().objects.create_user("po", password="pw-po-12345")
+    officer.groups.add(Group.objects.create(name="Personalization privacy officers"))
+    from django.contrib.auth.models import Permission
+
+    officer.user_permissions.add(Permission.objects.get(codename="access_admin"))
+    client = Client()
+    client.force_login(officer)
+    return client
+
+
+def test_admin_privacy_page_exports_and_erases(officer_client):
+    v = rich_visitor()
+    page = officer_client.get(PRIVACY_ADMIN)
+    assert page.status_code == 200 and b"Audit log" in page.content
+    export = officer_client.post(PRIVACY_ADMIN, {"visitor_id": str(v.id), "action": "export"})
+    assert export.status_code == 200
+    assert export["Content-Disposition"].startswith("attachment")
+    assert len(json.loads(export.content)["tables"]["personalization.Event"]) == 2
+    unconfirmed = officer_client.post(PRIVACY_ADMIN, {"visitor_id": str(v.id), "action": "erase"})
+    assert unconfirmed.status_code == 200 and b"confirm the erasure" in unconfirmed.content
+    assert rows_mentioning({v.id})
+    erase = officer_client.post(
+        PRIVACY_ADMIN, {"visitor_id": str(v.id), "action": "erase", "confirm": "on"}
+    )
+    assert erase.status_code == 302
+    assert rows_mentioning({v.id}) == []
+    actions = list(PrivacyAuditEntry.objects.values_list("action", "actor"))
+    assert ("erase", "user:po") in actions and ("export", "user:po") in actions
+
+
+def test_admin_privacy_page_rejects_bad_ids_and_other_staff(officer_client):
+    bad = officer_client.post(PRIVACY_ADMIN, {"visitor_id": "nope", "action": "export"})
+    assert bad.status_code == 200 and b"valid UUID" in bad.content
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    editor = get_user_model().objects.create_user("ed", password="pw-ed-12345")
+    editor.user_permissions.add(Permission.objects.get(codename="access_admin"))
+    client = Client()
+    client.force_login(editor)
+    assert client.get(PRIVACY_ADMIN).status_code in (302, 403)
+    assert b"Privacy requests" not in client.get("/admin/").content
