@@ -27,9 +27,10 @@ def visitor_profile(context) -> dict | None:
         return None
     snapshot = get_snapshot(visitor_id)
     ctx = request_context(request)
-    if not snapshot.exists or not effective_consent(
-        snapshot.consent, dnt=ctx.dnt, gpc=ctx.gpc
-    )[PERSONALIZATION]:
+    if (
+        not snapshot.exists
+        or not effective_consent(snapshot.consent, dnt=ctx.dnt, gpc=ctx.gpc)[PERSONALIZATION]
+    ):
         return None
     return {
         **snapshot.as_dict(),
