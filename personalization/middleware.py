@@ -20,6 +20,9 @@ class VisitorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # The site's (lazy) user, kept before DRF replaces request.user with the API caller:
+        # who the visitor is comes from the site's login, what they may do from DRF.
+        request._pz_site_user = getattr(request, "user", None)
         response = self.get_response(request)
         apply_visitor_cookie(request, response)
         return response

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 
 from .conf import get_setting
 from .profiles.identity import (
+    claim_for_user,
     new_visitor_id,
     parse_visitor_token,
     sign_visitor_id,
@@ -55,13 +56,18 @@ def request_context(request: HttpRequest) -> RequestContext:
     return context
 
 
+def site_user(request: HttpRequest):
+    """The user logged in to the site (not the API caller DRF authenticated)."""
+    return getattr(request, "_pz_site_user", None) or getattr(request, "user", None)
+
+
 def visitor_id_from_request(request: HttpRequest) -> uuid.UUID | None:
     """The visitor's id, or None if they have none yet (or sent a forged one)."""
     cached = getattr(request, "_pz_visitor_id", _UNSET)
     if cached is not _UNSET:
         return cached
     visitor_id = None
-    user = getattr(request, "user", None)
+    user = site_user(request)
     if user is not None and user.is_authenticated:
         visitor_id = visitor_id_for_user(user)
     if visitor_id is None:
@@ -81,11 +87,18 @@ def remember_visitor(request: HttpRequest, visitor_id: uuid.UUID) -> None:
 
 
 def ensure_visitor_id(request: HttpRequest) -> uuid.UUID:
-    """The visitor's id, minting one (and its cookie) if they have none."""
+    """The visitor's id, minting one (and its cookie) if they have none.
+
+    A logged-in user who gets a new id has it claimed for their account at once, so what they
+    do from now on is theirs on every device.
+    """
     visitor_id = visitor_id_from_request(request)
     if visitor_id is None:
         visitor_id = new_visitor_id()
         remember_visitor(request, visitor_id)
+        user = site_user(request)
+        if user is not None and user.is_authenticated:
+            claim_for_user(visitor_id, user)
     return visitor_id
 
 

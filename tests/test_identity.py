@@ -99,3 +99,15 @@ def test_api_calls_never_create_a_session(visitor):
     response = visitor.send({"type": "click"})
     assert "sessionid" not in response.cookies
     assert "sessionid" not in visitor.client.get(CONSENT_URL).cookies
+
+
+def test_a_logged_in_user_who_consents_gets_a_profile_of_their_own(alice):
+    laptop = Visitor()
+    login(laptop, alice)
+    laptop.consent(analytics=True, personalization=True)
+    laptop.send({"type": "signup", "id": "s1"})
+    profile = VisitorProfile.objects.get(user=alice)
+    assert profile.visitor_id == laptop.id and profile.event_count == 1
+    phone = Visitor()  # the same user on another device sees the same profile after login
+    login(phone, alice)
+    assert phone.client.get(PROFILE_URL).json()["event_count"] == 1

@@ -66,6 +66,13 @@ def visitor_id_for_user(user) -> uuid.UUID | None:
     return found
 
 
+def claim_for_user(visitor_id: uuid.UUID, user) -> None:
+    """Create the profile of a new id as the user's own (they had none)."""
+    VisitorProfile.objects.get_or_create(visitor_id=visitor_id, defaults={"user": user})
+    cache().delete(user_key(user.pk))
+    invalidate_visitor(visitor_id)
+
+
 def link_user(visitor_id: uuid.UUID | None, user) -> uuid.UUID | None:
     """On login: make ``visitor_id``'s profile the user's, merging with one they already have.
 

@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 
 from ...conf import get_setting
 from ...profiles.identity import parse_raw_visitor_id, parse_visitor_token, sign_visitor_id
-from ...visitors import remember_visitor, visitor_id_from_request
+from ...visitors import ensure_visitor_id, visitor_id_from_request
 from .authentication import is_api_client
 
 
@@ -36,10 +36,9 @@ def resolve_visitor(request, body_value: object = None) -> uuid.UUID | None:
     return visitor_id_from_request(request._request)
 
 
-def mint_visitor(request, visitor_id: uuid.UUID) -> None:
-    """Adopt a new id: the browser gets it as a cookie, headless clients read ``visitor_token``."""
-    if not is_api_client(request):
-        remember_visitor(request._request, visitor_id)
+def mint_visitor(request) -> uuid.UUID:
+    """A new id: the browser gets it as a cookie, headless clients read ``visitor_token``."""
+    return ensure_visitor_id(request._request)
 
 
 def visitor_token(visitor_id: uuid.UUID | None) -> str | None:

@@ -19,7 +19,6 @@ from ...consent.services import effective_consent, record_consent, stored_consen
 from ...events.validation import validate_events
 from ...ingestion import ingest_events
 from ...privacy.services import erase_visitor, export_visitor
-from ...profiles.identity import new_visitor_id
 from ...profiles.snapshot import get_snapshot
 from ...profiles.traits import NoConsent, TraitError, set_traits
 from ...types import RequestContext
@@ -108,8 +107,7 @@ class EventsView(PersonalizationAPIView):
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
             if any(defaults[p] for p in EVENT_PURPOSES) and not context.is_bot:
-                visitor_id = new_visitor_id()
-                mint_visitor(request, visitor_id)
+                visitor_id = mint_visitor(request)
         if visitor_id is None:
             result = {"ignored": len(events), "ignored_reason": "no_consent"}
             body = {"accepted": 0, "duplicates": 0, "rejected": len(errors), **result}
@@ -175,8 +173,7 @@ class ConsentView(PersonalizationAPIView):
         if visitor_id is None:
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
-            visitor_id = new_visitor_id()
-            mint_visitor(request, visitor_id)
+            visitor_id = mint_visitor(request)
         source = "server" if is_api_client(request) else "api"
         visitor_id = get_snapshot(visitor_id).visitor_id
         record_consent(visitor_id, data["purposes"], source=source)
