@@ -4,6 +4,7 @@ from .consent.models import ConsentChange, ConsentRecord
 from .events.models import Event
 from .privacy.models import PrivacyAuditEntry
 from .profiles.models import ProfileCounter, VisitorAlias, VisitorProfile
+from .segments.models import Segment, SegmentMembership, SegmentSizeHistory
 
 __all__ = [
     "ConsentChange",
@@ -11,6 +12,9 @@ __all__ = [
     "Event",
     "PrivacyAuditEntry",
     "ProfileCounter",
+    "Segment",
+    "SegmentMembership",
+    "SegmentSizeHistory",
     "VisitorAlias",
     "VisitorProfile",
 ]

@@ -8,6 +8,14 @@ from django.conf import settings
 from django.db import models
 
 
+SAMPLE_SCALE = 10_000
+
+
+def sample_bucket(visitor_id) -> int:
+    """A stable number in [0, 10000) per visitor, for deterministic random samples."""
+    return int(visitor_id.hex[:8], 16) % SAMPLE_SCALE
+
+
 class VisitorProfile(models.Model):
     """What we know about one visitor, folded from events and set by the site (traits)."""
 
@@ -55,12 +63,18 @@ class VisitorProfile(models.Model):
     # Filled by the scoring layer (a later issue); conditions can already read them.
     predicted_scores = models.JSONField(default=dict, blank=True)
     persona = models.CharField(max_length=64, blank=True)
+    # sample_bucket(visitor_id), stored so that random-sample segments can be counted in SQL.
+    sample_bucket = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["last_seen"], name="pz_profile_last_seen")]
 
     def __str__(self) -> str:
         return str(self.visitor_id)
+
+    def save(self, *args, **kwargs):
+        self.sample_bucket = sample_bucket(self.visitor_id)
+        super().save(*args, **kwargs)
 
 
 class Granularity(models.TextChoices):

@@ -1,0 +1,268 @@
+"""Conditions on the request being served: evaluated per request, in memory, never stored."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime, time
+from urllib.parse import parse_qsl, urlsplit
+
+from django.conf import settings
+
+from .base import REQUEST, Condition, ConditionError, EvalContext, choice, param, regex
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _zone(name: str):
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+class RequestCondition(Condition):
+    kind = REQUEST
+
+    def matches(self, ctx: EvalContext) -> bool:
+        if ctx.request is None:
+            return False  # no request (bulk counts): the caller treats it as "may match"
+        return self.check(ctx)
+
+    def check(self, ctx: EvalContext) -> bool:
+        raise NotImplementedError
+
+
+class _OneOf(RequestCondition):
+    attribute = ""
+    choices: list[str] | None = None
+
+    def __init__(self, params):
+        super().__init__(params)
+        values = param(params, "in", (list,))
+        if not values or any(not isinstance(v, str) or not v for v in values):
+            raise ConditionError("params.in", "A non-empty list of strings.")
+        if self.choices is not None:
+            for i, v in enumerate(values):
+                if v not in self.choices:
+                    raise ConditionError(
+                        f"params.in[{i}]", f"Must be one of: {', '.join(self.choices)}."
+                    )
+        self.values = {v.lower() for v in values}
+
+    def check(self, ctx: EvalContext) -> bool:
+        return getattr(ctx.request, self.attribute, "").lower() in self.values
+
+
+class Device(_OneOf):
+    type = "device"
+    label = "Device type"
+    attribute = "device_type"
+    choices = ["desktop", "mobile", "tablet", "other"]
+
+
+class OperatingSystem(_OneOf):
+    type = "os"
+    label = "Operating system"
+    attribute = "os"
+
+
+class Browser(_OneOf):
+    type = "browser"
+    label = "Browser"
+    attribute = "browser"
+
+
+class Country(_OneOf):
+    type = "country"
+    label = "Country (from the CDN)"
+    attribute = "country"
+
+
+class Region(_OneOf):
+    type = "region"
+    label = "Region (from the CDN)"
+    attribute = "region"
+
+
+class Language(RequestCondition):
+    type = "language"
+    label = "Language"
+    description = "Primary language of the browser, e.g. 'de' matches 'de-AT'."
+
+    def __init__(self, params):
+        super().__init__(params)
+        values = param(params, "in", (list,))
+        if not values or any(not isinstance(v, str) or not v for v in values):
+            raise ConditionError("params.in", "A non-empty list of language codes.")
+        self.values = {v.lower() for v in values}
+
+    def check(self, ctx: EvalContext) -> bool:
+        language = ctx.request.language.lower()
+        return language in self.values or language.split("-")[0] in self.values
+
+
+def _local_now(ctx: EvalContext, zone_param: str) -> datetime:
+    zone = _zone(zone_param) if zone_param != "visitor" else None
+    if zone is None:
+        zone = _zone(ctx.timezone) or _zone(settings.TIME_ZONE) or zoneinfo.ZoneInfo("UTC")
+    return ctx.now.astimezone(zone)
+
+
+def _zone_param(params) -> str:
+    name = param(params, "timezone", (str,), required=False, default="visitor")
+    if name != "visitor" and _zone(name) is None:
+        raise ConditionError("params.timezone", "Unknown time zone (use an IANA name).")
+    return name
+
+
+class TimeOfDay(RequestCondition):
+    type = "time_of_day"
+    label = "Local time of day"
+    description = "From-to in the visitor's time zone (or a fixed one); 22:00-06:00 spans midnight."
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.start = self._time(params, "from")
+        self.end = self._time(params, "to")
+        self.zone = _zone_param(params)
+
+    @staticmethod
+    def _time(params, name) -> time:
+        raw = param(params, name, (str,))
+        try:
+            return time.fromisoformat(raw)
+        except ValueError:
+            raise ConditionError(f"params.{name}", "Must be a time, HH:MM.") from None
+
+    def check(self, ctx: EvalContext) -> bool:
+        now = _local_now(ctx, self.zone).time()
+        if self.start <= self.end:
+            return self.start <= now < self.end
+        return now >= self.start or now < self.end  # across midnight
+
+
+class DayOfWeek(RequestCondition):
+    type = "day_of_week"
+    label = "Day of week"
+
+    def __init__(self, params):
+        super().__init__(params)
+        days = param(params, "in", (list,))
+        for i, day in enumerate(days):
+            if day not in DAYS:
+                raise ConditionError(f"params.in[{i}]", f"Must be one of: {', '.join(DAYS)}.")
+        if not days:
+            raise ConditionError("params.in", "Name at least one day.")
+        self.days = set(days)
+        self.zone = _zone_param(params)
+
+    def check(self, ctx: EvalContext) -> bool:
+        return DAYS[_local_now(ctx, self.zone).weekday()] in self.days
+
+
+class DateRange(RequestCondition):
+    type = "date_range"
+    label = "Date range"
+    description = "Between two moments (ISO 8601 with offset), e.g. a campaign period."
+
+    def __init__(self, params):
+        super().__init__(params)
+        from django.utils.dateparse import parse_datetime
+
+        self.bounds = {}
+        for name in ("from", "to"):
+            raw = param(params, name, (str,), required=False)
+            if raw is None:
+                continue
+            parsed = parse_datetime(raw)
+            if parsed is None or parsed.tzinfo is None:
+                raise ConditionError(f"params.{name}", "Must be an ISO 8601 date-time with offset.")
+            self.bounds[name] = parsed
+        if not self.bounds:
+            raise ConditionError("params", "Give 'from', 'to' or both.")
+
+    def matches(self, ctx: EvalContext) -> bool:  # needs only the clock, not a request
+        start, end = self.bounds.get("from"), self.bounds.get("to")
+        return (start is None or ctx.now >= start) and (end is None or ctx.now < end)
+
+
+class Referrer(RequestCondition):
+    type = "referrer"
+    label = "Referrer"
+    description = "The page the visitor came from: a domain (and its subdomains) or a regex."
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.mode = choice(params, "match", ["domain", "regex"], default="domain")
+        if self.mode == "domain":
+            self.domain = param(params, "value", (str,)).lower().lstrip(".")
+        else:
+            self.pattern = regex(params, "value")
+
+    def check(self, ctx: EvalContext) -> bool:
+        referrer = ctx.request.referrer
+        if not referrer:
+            return False
+        if self.mode == "regex":
+            return self.pattern.search(referrer) is not None
+        host = (urlsplit(referrer).hostname or "").lower()
+        return host == self.domain or host.endswith("." + self.domain)
+
+
+class QueryParameter(RequestCondition):
+    type = "query_param"
+    label = "Query or UTM parameter"
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.name = param(params, "name", (str,))
+        self.value = param(params, "value", (str,), required=False)
+
+    def check(self, ctx: EvalContext) -> bool:
+        query = dict(parse_qsl(urlsplit(ctx.request.url).query, keep_blank_values=True))
+        if self.name not in query:
+            return False
+        return self.value is None or query[self.name] == self.value
+
+
+class LoggedIn(RequestCondition):
+    type = "logged_in"
+    label = "Logged in"
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.value = param(params, "value", (bool,))
+
+    def matches(self, ctx: EvalContext) -> bool:
+        return ctx.is_authenticated == self.value
+
+
+class UserGroup(RequestCondition):
+    type = "user_group"
+    label = "User in group"
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.groups = param(params, "in", (list,))
+        if not self.groups or any(not isinstance(g, str) for g in self.groups):
+            raise ConditionError("params.in", "A non-empty list of group names.")
+
+    def matches(self, ctx: EvalContext) -> bool:
+        return bool(ctx.user_groups & set(self.groups))
+
+
+REQUEST_CONDITIONS = [
+    Device,
+    OperatingSystem,
+    Browser,
+    Country,
+    Region,
+    Language,
+    TimeOfDay,
+    DayOfWeek,
+    DateRange,
+    Referrer,
+    QueryParameter,
+    LoggedIn,
+    UserGroup,
+]
