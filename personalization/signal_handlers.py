@@ -7,6 +7,8 @@ from django.dispatch import receiver
 
 from .conf import get_setting
 from .profiles.identity import link_user, parse_visitor_token
+from .segments.services import update_visitor_memberships
+from .signals import profile_changed
 from .visitors import forget_visitor, remember_visitor
 
 
@@ -18,6 +20,12 @@ def merge_profile_on_login(sender, request, user, **kwargs):
     canonical = link_user(anonymous, user)
     if canonical is not None:
         remember_visitor(request, canonical)
+
+
+@receiver(profile_changed, dispatch_uid="personalization.segments_follow_profile")
+def update_segments_on_profile_change(sender, visitor_id, **kwargs):
+    """Real-time membership: the event that crosses a threshold moves the visitor at once."""
+    update_visitor_memberships(visitor_id)
 
 
 @receiver(user_logged_out, dispatch_uid="personalization.forget_on_logout")

@@ -8,3 +8,8 @@ consent_changed = Signal()
 profiles_merged = Signal()
 # visitor_id, counts: {model label: rows deleted}
 visitor_erased = Signal()
+# visitor_id: a visitor's profile changed (events folded, traits set); segments follow
+profile_changed = Signal()
+# segment, visitor_ids: visitors entered / left a segment
+segment_entered = Signal()
+segment_left = Signal()

@@ -22,6 +22,7 @@ from ..consent.models import ConsentRecord
 from ..consent.purposes import PERSONALIZATION
 from ..consent.services import effective_consent
 from ..events.models import Event
+from ..signals import profile_changed
 from ..sql import insert_on_conflict
 from ..visitor_cache import bump_generation
 from .buckets import EPOCH, daily_horizon, day_start, hour_start, hourly_horizon
@@ -175,6 +176,8 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
         Event.objects.filter(Q(pk__in=[e.pk for e in events])).update(folded=True)
         bump_generation(visitor_id)  # readers inside this transaction
         transaction.on_commit(lambda: refresh_snapshot(visitor_id))
+        if allowed:  # in the same transaction: segment membership moves with the counts
+            profile_changed.send(VisitorProfile, visitor_id=visitor_id)
     return len(events), len(events) if allowed else 0
 
 

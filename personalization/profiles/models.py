@@ -7,7 +7,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-
 SAMPLE_SCALE = 10_000
 
 

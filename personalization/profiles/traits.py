@@ -13,6 +13,7 @@ from ..conf import get_setting
 from ..consent.models import ConsentRecord
 from ..consent.purposes import PERSONALIZATION
 from ..consent.services import effective_consent
+from ..signals import profile_changed
 from ..visitor_cache import invalidate_visitor
 from .models import VisitorProfile
 
@@ -83,4 +84,5 @@ def set_traits(
         profile.traits = merged
         profile.save(update_fields=["traits", "updated_at"])
         invalidate_visitor(visitor_id)
+        profile_changed.send(VisitorProfile, visitor_id=visitor_id)
     return merged

@@ -28,6 +28,13 @@ class Node:
     def matches(self, ctx: EvalContext) -> bool:
         raise NotImplementedError
 
+    def possible(self, ctx: EvalContext) -> bool:
+        """Could match in some request: the in-memory twin of ``possible_q``."""
+        raise NotImplementedError
+
+    def certain(self, ctx: EvalContext) -> bool:
+        raise NotImplementedError
+
     def possible_q(self, ctx: QContext) -> Q:
         raise NotImplementedError
 
@@ -44,6 +51,12 @@ class Leaf(Node):
 
     def matches(self, ctx):
         return self.condition.matches(ctx)
+
+    def possible(self, ctx):
+        return True if self.condition.kind == REQUEST else self.condition.matches(ctx)
+
+    def certain(self, ctx):
+        return False if self.condition.kind == REQUEST else self.condition.matches(ctx)
 
     def possible_q(self, ctx):
         return EVERYONE if self.condition.kind == REQUEST else self.condition.to_q(ctx)
@@ -62,6 +75,12 @@ class All(Node):
     def matches(self, ctx):
         return all(child.matches(ctx) for child in self.children)
 
+    def possible(self, ctx):
+        return all(child.possible(ctx) for child in self.children)
+
+    def certain(self, ctx):
+        return all(child.certain(ctx) for child in self.children)
+
     def possible_q(self, ctx):
         return _fold(self.children, ctx, "possible_q", Q.__and__, EVERYONE)
 
@@ -76,6 +95,12 @@ class AnyOf(All):
     def matches(self, ctx):
         return any(child.matches(ctx) for child in self.children)
 
+    def possible(self, ctx):
+        return any(child.possible(ctx) for child in self.children)
+
+    def certain(self, ctx):
+        return any(child.certain(ctx) for child in self.children)
+
     def possible_q(self, ctx):
         return _fold(self.children, ctx, "possible_q", Q.__or__, NOBODY)
 
@@ -89,6 +114,12 @@ class Not(Node):
 
     def matches(self, ctx):
         return not self.child.matches(ctx)
+
+    def possible(self, ctx):
+        return not self.child.certain(ctx)
+
+    def certain(self, ctx):
+        return not self.child.possible(ctx)
 
     def possible_q(self, ctx):
         return ~self.child.certain_q(ctx)
