@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     # Extra substrings that mark a user agent as a bot, on top of the user-agents parser.
     "BOT_MARKERS": ["bot", "crawler", "spider", "slurp", "headless", "python-requests", "curl/"],
     "PRIVACY_OFFICER_GROUP": "Personalization privacy officers",
+    "EDITOR_GROUP": "Personalization editors",
+    "ANALYST_GROUP": "Personalization analysts",
 }
 
 

@@ -16,6 +16,24 @@ def is_privacy_officer(user) -> bool:
     return user.groups.filter(name=get_setting("PRIVACY_OFFICER_GROUP")).exists()
 
 
+def in_group(setting: str):
+    @rules.predicate
+    def predicate(user) -> bool:
+        if not getattr(user, "is_authenticated", False):
+            return False
+        return user.is_superuser or user.groups.filter(name=get_setting(setting)).exists()
+
+    return predicate
+
+
+is_editor = in_group("EDITOR_GROUP")
+is_analyst = in_group("ANALYST_GROUP")
+
+rules.add_perm("personalization.view_segment", is_editor | is_analyst)
+rules.add_perm("personalization.add_segment", is_editor)
+rules.add_perm("personalization.change_segment", is_editor)
+rules.add_perm("personalization.delete_segment", is_editor)
+rules.add_perm("personalization.export_segment_members", is_analyst | is_editor)
 rules.add_perm("personalization.export_visitor", is_privacy_officer)
 rules.add_perm("personalization.erase_visitor", is_privacy_officer)
 rules.add_perm("personalization.set_traits", is_privacy_officer | rules.is_superuser)

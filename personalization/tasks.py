@@ -6,6 +6,8 @@ from celery import shared_task
 
 from .privacy.services import purge_expired_data as purge_expired_data_service
 from .profiles.folding import fold_stragglers, fold_visitor
+from .segments.models import Segment
+from .segments.services import progress_recorder, recompute_segment, recompute_time_dependent
 
 
 @shared_task(
@@ -25,6 +27,20 @@ def fold_profile(visitor_id: str) -> int:
 def fold_straggling_events() -> int:
     """Safety net for lost fold tasks: events are never left uncounted."""
     return fold_stragglers()
+
+
+@shared_task(name="personalization.recompute_time_dependent_segments", acks_late=True)
+def recompute_time_dependent_segments() -> dict:
+    """Windows slide: visitors leave 'in the last 24 h' segments without doing anything."""
+    return {slug: result["size"] for slug, result in recompute_time_dependent().items()}
+
+
+@shared_task(name="personalization.recompute_segment", acks_late=True)
+def recompute_segment_task(segment_id: int) -> dict | None:
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        return None  # deleted meanwhile: nothing to do
+    return recompute_segment(segment, progress=progress_recorder(segment_id))
 
 
 @shared_task(name="personalization.purge_expired_data", acks_late=True)

@@ -412,3 +412,14 @@ def estimate_size(rules, *, now: datetime | None = None) -> int:
     return VisitorProfile.objects.filter(
         node.possible_q(QContext(now=now, member_q=member_q))
     ).count()
+
+
+def progress_recorder(segment_id: int):
+    """A ``progress`` callback that stores done/total on the segment, for the admin to show."""
+
+    def record(done: int, total: int) -> None:
+        Segment.objects.filter(pk=segment_id).update(
+            progress={"done": done, "total": total, "at": timezone.now().isoformat()}
+        )
+
+    return record

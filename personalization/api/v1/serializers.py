@@ -124,3 +124,30 @@ class ProfileSerializer(serializers.Serializer):
 
 class ErasureResultSerializer(serializers.Serializer):
     erased = serializers.DictField(child=serializers.IntegerField())
+
+
+class SegmentSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    priority = serializers.IntegerField()
+    kind = serializers.CharField()
+    rules = serializers.JSONField()
+    conditions = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Condition types stored as membership ('profile') and checked per request "
+        "('request').",
+    )
+
+
+class VisitorSegmentsSerializer(serializers.Serializer):
+    visitor_id = serializers.UUIDField()
+    segments = serializers.ListField(child=serializers.SlugField())
+
+
+class RulesSerializer(serializers.Serializer):
+    rules = serializers.JSONField()
+
+
+class EstimateSerializer(serializers.Serializer):
+    size = serializers.IntegerField()

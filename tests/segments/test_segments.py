@@ -1,0 +1,338 @@
+"""Segments through their public surfaces: services, API, command, real-time membership."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from personalization.segments.base import ConditionError
+from personalization.segments.models import Segment, SegmentMembership, SegmentSizeHistory
+from personalization.segments.services import (
+    recompute_segment,
+    recompute_time_dependent,
+    save_segment,
+)
+from personalization.segments.tree import validate
+from personalization.signals import segment_entered, segment_left
+
+from ..conftest import IPHONE, Visitor
+
+pytestmark = pytest.mark.django_db
+
+READER = {
+    "type": "event_count",
+    "params": {
+        "event": "page_view",
+        "dimension": "tag:ai",
+        "op": ">=",
+        "value": 3,
+        "within": {"amount": 24, "unit": "hours"},
+    },
+}
+
+
+def segment(slug: str, rules: dict, **extra) -> Segment:
+    return save_segment(
+        Segment(name=slug.title(), slug=slug, rules=rules, status="enabled", **extra)
+    )
+
+
+def read_ai(v: Visitor, times: int, *, hours_ago: float = 0):
+    ts = (timezone.now() - timedelta(hours=hours_ago)).isoformat()
+    return v.send(
+        *[
+            {"type": "page_view", "timestamp": ts, "properties": {"tags": ["ai"], "page_id": i}}
+            for i in range(times)
+        ]
+    )
+
+
+def segments_of(v: Visitor, **headers) -> list[str]:
+    response = v.client.get(
+        f"/api/personalization/v1/visitors/{v.id}/segments", HTTP_X_VISITOR_ID=v.token, **headers
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["segments"]
+
+
+@pytest.mark.parametrize(
+    "rules, path",
+    [
+        ({"type": "teleport"}, "type"),
+        (
+            {"all": [READER, {"type": "event_count", "params": {"event": "x", "op": ">="}}]},
+            "all[1].params.value",
+        ),
+        (
+            {
+                "any": [
+                    {"not": {"type": "trait", "params": {"name": "t", "op": "regex", "value": "("}}}
+                ]
+            },
+            "any[0].not.params.value",
+        ),
+        ({"all": [{"type": "visit_count", "params": {"op": "~", "value": 1}}]}, "all[0].params.op"),
+        ({"all": {"type": "returning"}}, "all"),
+        ({"all": [], "any": []}, ""),
+        ({"type": "time_of_day", "params": {"from": "25:00", "to": "06:00"}}, "params.from"),
+        (
+            {"type": "event_count", "params": {"event": "x", "op": ">=", "value": "5"}},
+            "params.value",
+        ),
+    ],
+)
+def test_invalid_trees_name_the_path(rules, path):
+    with pytest.raises(ConditionError) as err:
+        validate(rules)
+    assert err.value.path == path
+
+
+def test_cycles_and_unknown_references_are_rejected():
+    segment("a", {"type": "returning", "params": {"value": True}})
+    segment("b", {"type": "segment", "params": {"segment": "a"}})
+    a = Segment.objects.get(slug="a")
+    a.rules = {"type": "segment", "params": {"segment": "b"}}
+    with pytest.raises(ConditionError, match="cycle"):
+        save_segment(a)
+    with pytest.raises(ConditionError, match="unknown segment"):
+        segment("c", {"type": "segment", "params": {"segment": "nope"}})
+
+
+def test_crossing_the_threshold_enters_the_segment_in_the_same_call():
+    ai = segment("ai-readers", READER)
+    entered = []
+    segment_entered.connect(
+        lambda sender, segment, visitor_ids, **kw: entered.extend(visitor_ids),
+        weak=False,
+        dispatch_uid="t-entered",
+    )
+    v = Visitor()
+    v.consent(analytics=True, personalization=True)
+    read_ai(v, 2)
+    assert not SegmentMembership.objects.filter(segment=ai).exists()
+    assert segments_of(v) == []
+    read_ai(v, 1)
+    assert SegmentMembership.objects.filter(segment=ai, visitor_id=v.id).exists()
+    assert segments_of(v) == ["ai-readers"]
+    assert entered == [v.id]
+    segment_entered.disconnect(dispatch_uid="t-entered")
+
+
+def test_windows_slide_and_the_scheduled_recompute_removes_members():
+    ai = segment("ai-readers", READER)
+    v = Visitor()
+    v.consent(analytics=True, personalization=True)
+    read_ai(v, 3, hours_ago=20)
+    assert SegmentMembership.objects.filter(segment=ai).count() == 1
+    left = []
+    segment_left.connect(
+        lambda sender, segment, visitor_ids, **kw: left.extend(visitor_ids),
+        weak=False,
+        dispatch_uid="t-left",
+    )
+    later = timezone.now() + timedelta(hours=5)
+    result = recompute_time_dependent(now=later)
+    segment_left.disconnect(dispatch_uid="t-left")
+    assert result["ai-readers"] == {"entered": 0, "left": 1, "size": 0}
+    assert left == [v.id]
+    assert not SegmentMembership.objects.filter(segment=ai).exists()
+
+
+def test_request_conditions_are_checked_live_and_membership_stores_the_profile_part():
+    mobile_ai = segment(
+        "mobile-ai", {"all": [READER, {"type": "device", "params": {"in": ["mobile"]}}]}
+    )
+    desktop = Visitor()
+    desktop.consent(analytics=True, personalization=True)
+    read_ai(desktop, 3)
+    # The profile part holds, so the visitor is a member; on a desktop request they don't match.
+    assert SegmentMembership.objects.filter(segment=mobile_ai).count() == 1
+    assert segments_of(desktop) == []
+    assert segments_of(desktop, HTTP_USER_AGENT=IPHONE) == ["mobile-ai"]
+
+
+def test_overnight_time_of_day_in_the_visitors_zone(visitor):
+    segment(
+        "night-owls",
+        {"type": "time_of_day", "params": {"from": "22:00", "to": "06:00", "timezone": "visitor"}},
+    )
+    now = timezone.now()
+    from zoneinfo import ZoneInfo
+
+    def offset_zone(local_hour: int) -> str:
+        for name in [
+            "Pacific/Kiritimati",
+            "Asia/Tokyo",
+            "Europe/Berlin",
+            "UTC",
+            "America/New_York",
+            "America/Los_Angeles",
+            "Pacific/Honolulu",
+            "Asia/Kolkata",
+            "Australia/Sydney",
+            "America/Sao_Paulo",
+            "Asia/Dubai",
+        ]:
+            if now.astimezone(ZoneInfo(name)).hour == local_hour:
+                return name
+        return ""
+
+    night = next((z for h in (23, 0, 1, 2, 3, 4, 5) if (z := offset_zone(h))), None)
+    day = next((z for h in (10, 11, 12, 13, 14, 15, 16) if (z := offset_zone(h))), None)
+    if night:
+        response = visitor.client.get(
+            f"/api/personalization/v1/visitors/{visitor.id}/segments?timezone={night}",
+            HTTP_X_VISITOR_ID=visitor.token,
+        )
+        assert response.json()["segments"] == ["night-owls"]
+    if day:
+        response = visitor.client.get(
+            f"/api/personalization/v1/visitors/{visitor.id}/segments?timezone={day}",
+            HTTP_X_VISITOR_ID=visitor.token,
+        )
+        assert response.json()["segments"] == []
+    assert night or day
+    bad = visitor.client.get(
+        f"/api/personalization/v1/visitors/{visitor.id}/segments?timezone=Mars/Base",
+        HTTP_X_VISITOR_ID=visitor.token,
+    )
+    assert bad.status_code == 400 and "timezone" in bad.json()
+
+
+def test_bulk_recompute_touches_only_changes_and_records_size(visitor):
+    ai = segment("ai-readers", READER)
+    others = []
+    for _ in range(3):
+        v = Visitor()
+        v.consent(analytics=True, personalization=True)
+        read_ai(v, 3)
+        others.append(v)
+    SegmentMembership.objects.filter(segment=ai, visitor_id=others[0].id).delete()
+    first = recompute_segment(ai)
+    assert first == {"entered": 1, "left": 0, "size": 3}
+    again = recompute_segment(ai)
+    assert again == {"entered": 0, "left": 0, "size": 3}
+    assert SegmentSizeHistory.objects.get(segment=ai).size == 3
+    ai.refresh_from_db()
+    assert ai.member_count == 3 and ai.last_recomputed_at
+
+
+def test_static_segment_is_frozen_until_recomputed():
+    frozen = segment("launch-cohort", READER, kind="static")
+    v = Visitor()
+    v.consent(analytics=True, personalization=True)
+    read_ai(v, 3)
+    assert segments_of(v) == []  # static: not kept live
+    recompute_segment(frozen)
+    assert segments_of(v) == ["launch-cohort"]
+    frozen.refresh_from_db()
+    assert frozen.frozen_at and frozen.progress == {} or frozen.frozen_at
+
+
+def test_segments_referencing_segments_and_priority_order():
+    segment("ai-readers", READER, priority=1)
+    segment(
+        "ai-on-mobile",
+        {
+            "all": [
+                {"type": "segment", "params": {"segment": "ai-readers"}},
+                {"type": "device", "params": {"in": ["mobile"]}},
+            ]
+        },
+        priority=5,
+    )
+    v = Visitor(user_agent=IPHONE)
+    v.consent(analytics=True, personalization=True)
+    read_ai(v, 3)
+    assert segments_of(v) == ["ai-on-mobile", "ai-readers"]
+
+
+def test_segment_list_api_says_which_conditions_are_stored_and_which_live(db):
+    segment("mobile-ai", {"all": [READER, {"type": "device", "params": {"in": ["mobile"]}}]})
+    save_segment(Segment(name="Draft", slug="draft", rules=READER))
+    body = Visitor().client.get("/api/personalization/v1/segments").json()
+    assert [s["slug"] for s in body] == ["mobile-ai"]
+    assert body[0]["conditions"] == {"profile": ["event_count"], "request": ["device"]}
+
+
+def test_visitor_segments_need_the_visitor_or_a_key(visitor, api_key):
+    stranger = Visitor()
+    stranger.consent(analytics=True)
+    url = f"/api/personalization/v1/visitors/{visitor.id}/segments"
+    assert stranger.client.get(url, HTTP_X_VISITOR_ID=stranger.token).status_code in (401, 403)
+    server = Visitor().client.get(url + "?user_agent=x&country=DE", HTTP_AUTHORIZATION=api_key)
+    assert server.status_code == 200
+    bad = Visitor().client.get(url + "?country=Germany", HTTP_AUTHORIZATION=api_key)
+    assert bad.status_code == 400 and "country" in bad.json()
+
+
+def test_estimate_endpoint_for_editors(visitor):
+    read_ai(visitor, 3)
+    editor = get_user_model().objects.create_user("ed", password="pw-ed-12345")
+    editor.groups.add(Group.objects.create(name="Personalization editors"))
+    client = Visitor().client
+    client.force_login(editor)
+    ok = client.post("/api/personalization/v1/segments/estimate", {"rules": READER}, format="json")
+    assert ok.status_code == 200 and ok.json() == {"size": 1}
+    bad = client.post(
+        "/api/personalization/v1/segments/estimate",
+        {"rules": {"all": [{"type": "nope"}]}},
+        format="json",
+    )
+    assert bad.status_code == 400 and "rules.all[0].type" in bad.json()
+    anonymous = Visitor().client.post(
+        "/api/personalization/v1/segments/estimate", {"rules": READER}, format="json"
+    )
+    assert anonymous.status_code in (401, 403)
+
+
+def test_recompute_command(visitor):
+    segment("ai-readers", READER)
+    read_ai(visitor, 3)
+    out = StringIO()
+    call_command("recompute_segments", "--segment", "ai-readers", "--progress", stdout=out)
+    assert "ai-readers: 1 members" in out.getvalue() and "step 2/2" in out.getvalue()
+    with pytest.raises(CommandError, match="nope"):
+        call_command("recompute_segments", "--segment", "nope")
+
+
+def test_memberships_are_exported_and_erased(visitor):
+    segment("ai-readers", READER)
+    read_ai(visitor, 3)
+    export = visitor.client.get(f"/api/personalization/v1/visitors/{visitor.id}/export").json()
+    assert len(export["tables"]["personalization.SegmentMembership"]) == 1
+    visitor.client.delete(f"/api/personalization/v1/visitors/{visitor.id}")
+    assert not SegmentMembership.objects.exists()
+
+
+def test_per_request_evaluation_costs_no_query_on_a_warm_cache(visitor, django_assert_num_queries):
+    for i in range(50):
+        rules = {
+            "any": [
+                {
+                    "all": [
+                        dict(READER, params={**READER["params"], "value": i % 5}),
+                        {"type": "device", "params": {"in": ["desktop"]}},
+                    ]
+                },
+                {"type": "trait", "params": {"name": "tier", "op": "equals", "value": f"t{i}"}},
+            ]
+        }
+        segment(f"s{i}", rules)
+    read_ai(visitor, 3)
+    from personalization.segments.services import visitor_segments
+    from personalization.types import RequestContext
+
+    from ..conftest import DESKTOP
+
+    context = RequestContext.from_user_agent(DESKTOP)
+    visitor_segments(visitor.id, request=context)
+    with django_assert_num_queries(0):
+        found = visitor_segments(visitor.id, request=context)
+    assert len(found) == 40  # value 0..3 of every 5 match 3 views
