@@ -128,6 +128,14 @@ CELERY_TASK_ROUTES = {"personalization.fold_profile": {"queue": "events"}}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
+    "personalization-recompute-windowed-segments": {
+        "task": "personalization.recompute_time_dependent_segments",
+        "schedule": float(os.environ.get("SEGMENT_RECOMPUTE_SECONDS", 300)),
+    },
+    "personalization-record-segment-sizes": {
+        "task": "personalization.record_segment_sizes",
+        "schedule": 86400.0,
+    },
     "personalization-fold-stragglers": {
         "task": "personalization.fold_stragglers",
         "schedule": 300.0,

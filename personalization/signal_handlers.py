@@ -1,14 +1,16 @@
-"""Signal receivers: login merges the anonymous profile into the user's; logout forgets the id."""
+"""Signal receivers: wiring only (login merge, logout, segments following profiles, webhooks)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db import transaction
 from django.dispatch import receiver
 
 from .conf import get_setting
 from .profiles.identity import link_user, parse_visitor_token
 from .segments.services import update_visitor_memberships
-from .signals import profile_changed
+from .signals import profile_changed, segment_entered, segment_left
+from .tasks import segment_webhook
 from .visitors import forget_visitor, remember_visitor
 
 
@@ -26,6 +28,17 @@ def merge_profile_on_login(sender, request, user, **kwargs):
 def update_segments_on_profile_change(sender, visitor_id, **kwargs):
     """Real-time membership: the event that crosses a threshold moves the visitor at once."""
     update_visitor_memberships(visitor_id)
+
+
+@receiver(segment_entered, dispatch_uid="personalization.webhook_on_enter")
+@receiver(segment_left, dispatch_uid="personalization.webhook_on_leave")
+def send_segment_webhook(sender, segment, visitor_ids, signal, **kwargs):
+    """Queue a webhook after commit, for segments that have one."""
+    if not segment.webhook_url or not visitor_ids:
+        return
+    event = "entered" if signal is segment_entered else "left"
+    ids = [str(v) for v in visitor_ids]
+    transaction.on_commit(lambda: segment_webhook.delay(segment.pk, event, ids))
 
 
 @receiver(user_logged_out, dispatch_uid="personalization.forget_on_logout")

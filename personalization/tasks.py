@@ -7,7 +7,13 @@ from celery import shared_task
 from .privacy.services import purge_expired_data as purge_expired_data_service
 from .profiles.folding import fold_stragglers, fold_visitor
 from .segments.models import Segment
-from .segments.services import progress_recorder, recompute_segment, recompute_time_dependent
+from .segments.services import (
+    progress_recorder,
+    recompute_segment,
+    recompute_time_dependent,
+    record_segment_sizes,
+)
+from .segments.webhooks import WebhookFailed, deliver_webhook
 
 
 @shared_task(
@@ -41,6 +47,23 @@ def recompute_segment_task(segment_id: int) -> dict | None:
     if segment is None:
         return None  # deleted meanwhile: nothing to do
     return recompute_segment(segment, progress=progress_recorder(segment_id))
+
+
+@shared_task(
+    name="personalization.segment_webhook",
+    acks_late=True,
+    autoretry_for=(WebhookFailed,),
+    retry_backoff=True,
+    max_retries=6,
+)
+def segment_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
+    return deliver_webhook(segment_id, event, visitor_ids)
+
+
+@shared_task(name="personalization.record_segment_sizes", acks_late=True)
+def record_segment_sizes_task() -> int:
+    """Daily: one size point per segment for the charts, even on quiet days."""
+    return record_segment_sizes()
 
 
 @shared_task(name="personalization.purge_expired_data", acks_late=True)

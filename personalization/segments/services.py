@@ -423,3 +423,12 @@ def progress_recorder(segment_id: int):
         )
 
     return record
+
+
+def record_segment_sizes(*, now: datetime | None = None) -> int:
+    """Store today's size of every segment (the recompute does it too, for the ones it runs)."""
+    now = now or timezone.now()
+    segments = list(Segment.objects.all())
+    for segment in segments:
+        _record_size(segment, now)
+    return len(segments)

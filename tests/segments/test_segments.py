@@ -336,3 +336,43 @@ def test_per_request_evaluation_costs_no_query_on_a_warm_cache(visitor, django_a
     with django_assert_num_queries(0):
         found = visitor_segments(visitor.id, request=context)
     assert len(found) == 40  # value 0..3 of every 5 match 3 views
+
+
+def test_a_condition_type_registered_through_the_hook_works_both_ways(visitor):
+    from django.db.models import Q
+    from wagtail import hooks
+
+    from personalization.profiles.snapshot import get_snapshot
+    from personalization.profiles.traits import set_traits
+    from personalization.segments import registry
+    from personalization.segments.base import Condition, EvalContext, QContext, param
+    from personalization.segments.tree import compile_rules
+
+    class LoyaltyPoints(Condition):
+        type = "loyalty_points"
+        label = "Loyalty points at least"
+
+        def __init__(self, params):
+            super().__init__(params)
+            self.minimum = param(params, "minimum", (int,))
+
+        def matches(self, ctx):
+            return ctx.snapshot.traits.get("points", 0) >= self.minimum
+
+        def to_q(self, ctx):
+            return Q(traits__points__gte=self.minimum)
+
+    set_traits(visitor.id, {"points": 120})
+    registry.reset()
+    with hooks.register_temporarily(
+        "register_personalization_condition_types", lambda: [LoyaltyPoints]
+    ):
+        node = compile_rules({"type": "loyalty_points", "params": {"minimum": 100}})
+        with pytest.raises(ConditionError):
+            compile_rules({"type": "loyalty_points", "params": {"minimum": "many"}})
+    registry.reset()
+    now = timezone.now()
+    assert node.matches(EvalContext(snapshot=get_snapshot(visitor.id), now=now))
+    from personalization.profiles.models import VisitorProfile
+
+    assert VisitorProfile.objects.filter(node.possible_q(QContext(now=now))).count() == 1

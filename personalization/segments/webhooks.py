@@ -1,0 +1,76 @@
+"""Telling other systems who entered or left a segment (a POST per change, signed).
+
+Only visitors who consented to ``marketing`` are sent: handing ids to another system is the
+sharing that purpose covers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+from django.conf import settings
+from django.utils import timezone
+
+from ..consent.models import ConsentRecord
+from ..consent.purposes import MARKETING
+from ..consent.services import effective_consent
+from .models import Segment
+
+TIMEOUT_SECONDS = 5
+
+
+class WebhookFailed(RuntimeError):
+    """The receiver did not answer 2xx; the task retries."""
+
+
+def marketing_consented(visitor_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    explicit: dict[uuid.UUID, dict[str, bool]] = {}
+    for vid, granted in ConsentRecord.objects.filter(
+        visitor_id__in=visitor_ids, purpose=MARKETING
+    ).values_list("visitor_id", "granted"):
+        explicit[vid] = {MARKETING: granted}
+    return [v for v in visitor_ids if effective_consent(explicit.get(v, {}))[MARKETING]]
+
+
+def signature(body: bytes) -> str:
+    secret = getattr(settings, "PERSONALIZATION_WEBHOOK_SECRET", "") or settings.SECRET_KEY
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def deliver_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
+    """POST ``{"segment", "event", "visitor_ids", "sent_at"}``; returns how many ids were sent."""
+    segment = Segment.objects.filter(pk=segment_id).exclude(webhook_url="").first()
+    if segment is None:
+        return 0
+    allowed = marketing_consented([uuid.UUID(v) for v in visitor_ids])
+    if not allowed:
+        return 0
+    body = json.dumps(
+        {
+            "segment": segment.slug,
+            "event": event,
+            "visitor_ids": [str(v) for v in allowed],
+            "sent_at": timezone.now().isoformat(),
+        }
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310  (the URL is an editor-set http(s) URLField)
+        segment.webhook_url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Personalization-Signature": f"sha256={signature(body)}",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            if not 200 <= response.status < 300:
+                raise WebhookFailed(f"{segment.webhook_url} answered {response.status}")
+    except urllib.error.URLError as exc:
+        raise WebhookFailed(f"{segment.webhook_url}: {exc}") from exc
+    return len(allowed)
