@@ -8,8 +8,8 @@ from django.dispatch import receiver
 
 from .conf import get_setting
 from .profiles.identity import link_user, parse_visitor_token
-from .segments.services import update_visitor_memberships
-from .signals import profile_changed, segment_entered, segment_left
+from .segments.services import forget_memberships, update_visitor_memberships
+from .signals import profile_changed, profiles_merged, segment_entered, segment_left
 from .tasks import segment_webhook
 from .visitors import forget_visitor, remember_visitor
 
@@ -28,6 +28,13 @@ def merge_profile_on_login(sender, request, user, **kwargs):
 def update_segments_on_profile_change(sender, visitor_id, **kwargs):
     """Real-time membership: the event that crosses a threshold moves the visitor at once."""
     update_visitor_memberships(visitor_id)
+
+
+@receiver(profiles_merged, dispatch_uid="personalization.segments_follow_merge")
+def move_memberships_on_merge(sender, source_id, target_id, **kwargs):
+    """The merged id is no longer a visitor of its own; the merged profile is judged afresh."""
+    forget_memberships(source_id)
+    update_visitor_memberships(target_id)
 
 
 @receiver(segment_entered, dispatch_uid="personalization.webhook_on_enter")

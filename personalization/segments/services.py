@@ -432,3 +432,11 @@ def record_segment_sizes(*, now: datetime | None = None) -> int:
     for segment in segments:
         _record_size(segment, now)
     return len(segments)
+
+
+def forget_memberships(visitor_id: uuid.UUID) -> int:
+    """Drop an id's dynamic memberships (it was merged into another profile)."""
+    deleted, _ = SegmentMembership.objects.filter(
+        visitor_id=visitor_id, segment__kind=Segment.Kind.DYNAMIC
+    ).delete()
+    return deleted

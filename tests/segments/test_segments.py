@@ -376,3 +376,21 @@ def test_a_condition_type_registered_through_the_hook_works_both_ways(visitor):
     from personalization.profiles.models import VisitorProfile
 
     assert VisitorProfile.objects.filter(node.possible_q(QContext(now=now))).count() == 1
+
+
+def test_login_merge_moves_memberships_to_the_merged_profile():
+    from personalization.profiles.identity import merge_visitors
+
+    ai = segment("ai-readers", READER)
+    phone, laptop = Visitor(), Visitor()
+    for v in (phone, laptop):
+        v.consent(analytics=True, personalization=True)
+    read_ai(phone, 2)
+    laptop.send({"type": "signup"})
+    read_ai(laptop, 1)
+    assert not SegmentMembership.objects.filter(segment=ai).exists()
+    merge_visitors(phone.id, laptop.id)
+    members = list(
+        SegmentMembership.objects.filter(segment=ai).values_list("visitor_id", flat=True)
+    )
+    assert members == [laptop.id]  # 2 + 1 views together cross the threshold
