@@ -655,3 +655,88 @@ PRODUCTS: list[dict] = [
         "language models safely in incident response.",
     },
 ]
+
+
+def _views(tag: str, n: int, days: int = 30) -> dict:
+    return {
+        "type": "event_count",
+        "params": {
+            "event": "page_view",
+            "dimension": f"tag:{tag}",
+            "op": ">=",
+            "value": n,
+            "within": {"amount": days, "unit": "days"},
+        },
+    }
+
+
+# (slug, name, priority, description, rules): what an editor would write for this site.
+SEGMENTS = [
+    (
+        "security-buyers",
+        "Security-minded buyers",
+        30,
+        "Read security or enterprise content repeatedly this month.",
+        {"any": [_views("security", 3), _views("enterprise", 3)]},
+    ),
+    (
+        "startup-founders",
+        "Startup founders",
+        20,
+        "Care about pricing and the startup programme, not yet customers.",
+        {
+            "all": [
+                {"any": [_views("startup", 2), _views("pricing", 2)]},
+                {
+                    "not": {
+                        "type": "event_count",
+                        "params": {"event": "purchase", "op": ">=", "value": 1},
+                    }
+                },
+            ]
+        },
+    ),
+    (
+        "ai-curious",
+        "AI curious",
+        10,
+        "Three or more AI articles in the last 30 days.",
+        _views("ai", 3),
+    ),
+    (
+        "big-spenders",
+        "Big spenders",
+        40,
+        "Bought for 500 or more in the last 30 days.",
+        {
+            "type": "value_sum",
+            "params": {
+                "event": "purchase",
+                "op": ">=",
+                "value": 500,
+                "within": {"amount": 30, "unit": "days"},
+            },
+        },
+    ),
+    (
+        "newcomers",
+        "Newcomers",
+        0,
+        "First visit.",
+        {"type": "returning", "params": {"value": False}},
+    ),
+    (
+        "mobile-now",
+        "On a phone right now",
+        5,
+        "Checked per request: the device of this request.",
+        {"type": "device", "params": {"in": ["mobile"]}},
+    ),
+    (
+        "night-owls",
+        "Night owls",
+        1,
+        "Browsing between 22:00 and 06:00 in their own time zone.",
+        {"type": "time_of_day", "params": {"from": "22:00", "to": "06:00"}},
+    ),
+]

@@ -7,7 +7,8 @@ from django import template
 from ..consent.purposes import PERSONALIZATION
 from ..consent.services import effective_consent
 from ..profiles.snapshot import get_snapshot
-from ..visitors import request_context, visitor_id_from_request
+from ..segments import services as segment_services
+from ..visitors import request_context, site_user, visitor_id_from_request
 
 register = template.Library()
 
@@ -37,3 +38,30 @@ def visitor_profile(context) -> dict | None:
         "top_tags": [name for name, _count in snapshot.top_dimensions("tag:", 5)],
         "top_categories": [name for name, _count in snapshot.top_dimensions("category:", 3)],
     }
+
+
+@register.simple_tag(takes_context=True)
+def visitor_segments(context) -> list[str]:
+    """``{% visitor_segments as segs %}``: slugs of the visitor's segments in this request.
+
+    Decided once per request (memoised on it) from the cached snapshot and definitions.
+    """
+    request = context.get("request")
+    if request is None:
+        return []
+    cached = getattr(request, "_pz_segments", None)
+    if cached is not None:
+        return cached
+    visitor_id = visitor_id_from_request(request)
+    user = site_user(request)
+    authenticated = bool(user is not None and user.is_authenticated)
+    segments = segment_services.visitor_segments(
+        visitor_id,
+        request=request_context(request),
+        is_authenticated=authenticated,
+        user_groups=frozenset(user.groups.values_list("name", flat=True))
+        if authenticated
+        else frozenset(),
+    )
+    request._pz_segments = segments
+    return segments

@@ -438,6 +438,7 @@ class Command(BaseCommand):
         stats = SeedStats()
         if not no_visitors and visitors:
             stats = self.seed_visitors(rng, visitors, seed)
+        sizes = self.seed_segments()
         self.stdout.write(self.style.SUCCESS("Demo site ready."))
         self.stdout.write(f"  pages created:    {self.created_pages}")
         self.stdout.write(f"  articles:         {ArticlePage.objects.live().count()}")
@@ -455,6 +456,25 @@ class Command(BaseCommand):
             self.stdout.write(f"  purchases:        {stats.purchases}")
             mix = ", ".join(f"{name}: {n}" for name, n in sorted(stats.by_archetype.items()))
             self.stdout.write(f"  archetypes:       {mix}")
+        for slug, size in sizes.items():
+            self.stdout.write(f"  segment {slug:<22} {size} members")
+
+    # -- segments --------------------------------------------------------------------------
+
+    def seed_segments(self) -> dict[str, int]:
+        """Segments an editor would write for this site, enabled and computed in bulk."""
+        from personalization.segments.models import Segment
+        from personalization.segments.services import recompute_segment, save_segment
+
+        sizes = {}
+        for slug, name, priority, description, rules in seed_data.SEGMENTS:
+            segment = Segment.objects.filter(slug=slug).first() or Segment(slug=slug)
+            segment.name, segment.priority, segment.description = name, priority, description
+            segment.rules, segment.status = rules, Segment.Status.ENABLED
+            save_segment(segment)
+        for segment in Segment.objects.filter(slug__in=[s[0] for s in seed_data.SEGMENTS]):
+            sizes[segment.slug] = recompute_segment(segment)["size"]
+        return sizes
 
     # -- pages -----------------------------------------------------------------------------
 
