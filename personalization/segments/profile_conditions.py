@@ -394,6 +394,8 @@ class RandomSample(Condition):
             raise ConditionError("params.percent", "Must be from 0 to 100.")
 
     def matches(self, ctx: EvalContext) -> bool:
+        if ctx.visitor_id.int == 0:
+            return False  # a visitor without an id has no stable place in a sample
         bucket = (sample_bucket(ctx.visitor_id) + sample_offset(ctx.segment_slug)) % SAMPLE_SCALE
         return bucket < self.percent * SAMPLE_SCALE / 100
 

@@ -239,10 +239,19 @@ def visitor_segments(
 # -- membership -------------------------------------------------------------------------------
 
 
-def _member_qs(segments: list[CompiledSegment], now: datetime) -> dict[str, Q]:
-    """Each dynamic segment's 'possible' filter, with references resolved in order."""
+def _member_qs(
+    segments: list[CompiledSegment], now: datetime, *, compute: int | None = None
+) -> dict[str, Q]:
+    """Each segment's 'possible' filter, with references resolved in dependency order.
+
+    A static segment is its frozen membership, unless it is the one being computed (``compute``).
+    """
     member_q: dict[str, Q] = {}
     for segment in segments:
+        if segment.kind == Segment.Kind.STATIC and segment.id != compute:
+            frozen = SegmentMembership.objects.filter(segment_id=segment.id).values("visitor_id")
+            member_q[segment.slug] = Q(visitor_id__in=frozen)
+            continue
         ctx = QContext(now=now, segment_slug=segment.slug, member_q=member_q)
         member_q[segment.slug] = segment.node.possible_q(ctx)
     return member_q
@@ -255,14 +264,21 @@ def update_visitor_memberships(visitor_id: uuid.UUID, *, now: datetime | None = 
     deciding), judged from a fresh read of the profile, not from a cache.
     """
     now = now or timezone.now()
-    segments = [s for s in compiled_segments() if s.kind == Segment.Kind.DYNAMIC]
+    everything = compiled_segments()
+    segments = [s for s in everything if s.kind == Segment.Kind.DYNAMIC]
     if not segments:
         return {"entered": [], "left": []}
     snapshot = build_snapshot(visitor_id)
     if not snapshot.exists:
         return {"entered": [], "left": []}
     should: set[int] = set()
-    held: set[str] = set()
+    static = {s.id: s.slug for s in everything if s.kind == Segment.Kind.STATIC}
+    held: set[str] = {
+        static[i]
+        for i in SegmentMembership.objects.filter(
+            visitor_id=snapshot.visitor_id, segment_id__in=list(static)
+        ).values_list("segment_id", flat=True)
+    }
     for segment in segments:
         ctx = EvalContext(
             snapshot=snapshot, now=now, segments=frozenset(held), segment_slug=segment.slug
@@ -319,9 +335,7 @@ def recompute_segment(
         removed, _ = SegmentMembership.objects.filter(segment=segment).delete()
         _record_size(segment, now)
         return {"entered": 0, "left": removed, "size": 0}
-    member_q = _member_qs(
-        [s for s in segments if s.kind == Segment.Kind.DYNAMIC or s.id == segment.pk], now
-    )
+    member_q = _member_qs(segments, now, compute=segment.pk)
     profiles = VisitorProfile.objects.filter(member_q[target.slug]).values("visitor_id")
     if progress:
         progress(0, 2)
@@ -408,7 +422,7 @@ def estimate_size(rules, *, now: datetime | None = None) -> int:
     """How many stored profiles could match these rules (live estimate in the editor)."""
     node = compile_rules(rules)
     now = now or timezone.now()
-    member_q = _member_qs([s for s in compiled_segments() if s.kind == Segment.Kind.DYNAMIC], now)
+    member_q = _member_qs(compiled_segments(), now)
     return VisitorProfile.objects.filter(
         node.possible_q(QContext(now=now, member_q=member_q))
     ).count()

@@ -394,3 +394,41 @@ def test_login_merge_moves_memberships_to_the_merged_profile():
         SegmentMembership.objects.filter(segment=ai).values_list("visitor_id", flat=True)
     )
     assert members == [laptop.id]  # 2 + 1 views together cross the threshold
+
+
+def test_a_dynamic_segment_can_build_on_a_frozen_static_one():
+    cohort = segment("launch-cohort", READER, kind="static")
+    early = Visitor()
+    early.consent(analytics=True, personalization=True)
+    read_ai(early, 3)
+    recompute_segment(cohort)  # frozen now: early is in it
+    segment(
+        "cohort-returning",
+        {
+            "all": [
+                {"type": "segment", "params": {"segment": "launch-cohort"}},
+                {"type": "event_count", "params": {"event": "click", "op": ">=", "value": 1}},
+            ]
+        },
+    )
+    late = Visitor()
+    late.consent(analytics=True, personalization=True)
+    read_ai(late, 3)
+    for v in (early, late):
+        v.send({"type": "click"})
+    members = set(
+        SegmentMembership.objects.filter(segment__slug="cohort-returning").values_list(
+            "visitor_id", flat=True
+        )
+    )
+    assert members == {early.id}
+    assert recompute_segment(Segment.objects.get(slug="cohort-returning"))["size"] == 1
+    assert segments_of(early) == ["cohort-returning", "launch-cohort"]
+    assert segments_of(late) == []
+
+
+def test_visitors_without_an_id_are_in_no_random_sample(db):
+    from personalization.segments.services import visitor_segments
+
+    segment("half", {"type": "random_sample", "params": {"percent": 100}})
+    assert visitor_segments(None) == []
