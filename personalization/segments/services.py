@@ -78,26 +78,28 @@ def compiled_segments(version: str | None = None) -> list[CompiledSegment]:
     segments = []
     for segment in Segment.objects.filter(status=Segment.Status.ENABLED):
         try:
-            node = compile_rules(segment.rules)
+            segments.append(compile_segment(segment))
         except ConditionError:
             continue  # stored before a condition type went away: it matches nobody
-        leaves = node.leaves()
-        segments.append(
-            CompiledSegment(
-                id=segment.pk,
-                slug=segment.slug,
-                name=segment.name,
-                priority=segment.priority,
-                kind=segment.kind,
-                node=node,
-                references=frozenset(r for leaf in leaves for r in leaf.references()),
-                time_dependent=any(leaf.time_dependent for leaf in leaves),
-                stored=describe_kinds(node),
-            )
-        )
     ordered = _dependency_order(segments)
     _compiled = (version, time.monotonic(), ordered)
     return ordered
+
+
+def compile_segment(segment: Segment) -> CompiledSegment:
+    node = compile_rules(segment.rules)
+    leaves = node.leaves()
+    return CompiledSegment(
+        id=segment.pk,
+        slug=segment.slug,
+        name=segment.name,
+        priority=segment.priority,
+        kind=segment.kind,
+        node=node,
+        references=frozenset(r for leaf in leaves for r in leaf.references()),
+        time_dependent=any(leaf.time_dependent for leaf in leaves),
+        stored=describe_kinds(node),
+    )
 
 
 def _dependency_order(segments: list[CompiledSegment]) -> list[CompiledSegment]:
@@ -325,11 +327,8 @@ def recompute_segment(
     """
     now = now or timezone.now()
     segments = compiled_segments()
-    if segment.kind == Segment.Kind.STATIC:
-        segments = [
-            *segments,
-            *[s for s in _compile_one(segment) if s.slug not in {c.slug for c in segments}],
-        ]
+    if segment.kind == Segment.Kind.STATIC and all(s.id != segment.pk for s in segments):
+        segments = [*segments, compile_segment(segment)]  # a draft can be frozen on demand
     target = next((s for s in segments if s.id == segment.pk), None)
     if target is None:  # not enabled: it has no members
         removed, _ = SegmentMembership.objects.filter(segment=segment).delete()
@@ -356,24 +355,6 @@ def recompute_segment(
     if progress:
         progress(2, 2)
     return {"entered": len(entered_ids), "left": len(left_ids), "size": size}
-
-
-def _compile_one(segment: Segment) -> list[CompiledSegment]:
-    node = compile_rules(segment.rules)
-    leaves = node.leaves()
-    return [
-        CompiledSegment(
-            id=segment.pk,
-            slug=segment.slug,
-            name=segment.name,
-            priority=segment.priority,
-            kind=segment.kind,
-            node=node,
-            references=frozenset(r for leaf in leaves for r in leaf.references()),
-            time_dependent=any(leaf.time_dependent for leaf in leaves),
-            stored=describe_kinds(node),
-        )
-    ]
 
 
 def _insert_members(segment: Segment, profiles, now: datetime) -> list[uuid.UUID]:
