@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db.models import (
+    CharField,
     DecimalField,
     Expression,
+    F,
+    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -53,28 +56,22 @@ def counter_sum(
     return Coalesce(Subquery(rows, output_field=output), Value(0), output_field=output)
 
 
-class JSONTypeOf(Expression):
+class JSONTypeOf(Func):
     """The JSON type of ``field[key]``: 'string', 'number', 'boolean', ... or NULL if absent.
 
     PostgreSQL's ``jsonb_typeof`` and SQLite's ``json_type`` name types differently; both are
-    mapped to the PostgreSQL names so one filter serves both.
+    mapped to the PostgreSQL names so one filter serves both. A ``Func`` over ``F(field)``, so
+    it resolves and relabels like any expression when used inside a subquery.
     """
 
+    output_field = CharField()
+
     def __init__(self, field_name: str, key: str):
-        from django.db.models import CharField
+        super().__init__(F(field_name))
+        self.key = key
 
-        super().__init__(output_field=CharField())
-        self.field_name, self.key = field_name, key
-
-    def resolve_expression(
-        self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False
-    ):
-        clone = self.copy()
-        clone.column = query.resolve_ref(self.field_name, allow_joins, reuse, summarize)
-        return clone
-
-    def as_sql(self, compiler, connection):
-        column_sql, params = compiler.compile(self.column)
+    def as_sql(self, compiler, connection, **extra_context):
+        column_sql, params = compiler.compile(self.source_expressions[0])
         if connection.vendor == "sqlite":
             sql = (
                 f"CASE json_type({column_sql}, %s) WHEN 'text' THEN 'string' "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ..profiles.models import VisitorProfile
@@ -335,17 +335,26 @@ def recompute_segment(
         _record_size(segment, now)
         return {"entered": 0, "left": removed, "size": 0}
     member_q = _member_qs(segments, now, compute=segment.pk)
-    profiles = VisitorProfile.objects.filter(member_q[target.slug]).values("visitor_id")
+    matching = VisitorProfile.objects.filter(member_q[target.slug])
     if progress:
         progress(0, 2)
     with transaction.atomic():
+        # NOT EXISTS plans as an anti-join; NOT IN (subquery) degrades to a nested loop on
+        # PostgreSQL once the subquery outgrows work_mem.
+        still_matching = matching.filter(visitor_id=OuterRef("visitor_id"))
         left_ids = list(
             SegmentMembership.objects.filter(segment=segment)
-            .exclude(visitor_id__in=profiles)
+            .filter(~Exists(still_matching))
             .values_list("visitor_id", flat=True)
         )
-        SegmentMembership.objects.filter(segment=segment, visitor_id__in=left_ids).delete()
-        entered_ids = _insert_members(segment, profiles, now)
+        for start in range(0, len(left_ids), 5000):
+            SegmentMembership.objects.filter(
+                segment=segment, visitor_id__in=left_ids[start : start + 5000]
+            ).delete()
+        entered_ids = _insert_members(segment, matching, now)
+    if len(entered_ids) + len(left_ids) > 10_000 and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # fresh statistics after a large change
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(SegmentMembership._meta.db_table)}")
     if progress:
         progress(1, 2)
     _announce_bulk(segment, entered_ids, left_ids)
@@ -357,8 +366,14 @@ def recompute_segment(
     return {"entered": len(entered_ids), "left": len(left_ids), "size": size}
 
 
-def _insert_members(segment: Segment, profiles, now: datetime) -> list[uuid.UUID]:
-    """INSERT ... SELECT the new members in one statement; returns who entered."""
+def _insert_members(segment: Segment, matching, now: datetime) -> list[uuid.UUID]:
+    """INSERT ... SELECT the new members in one statement; returns who entered.
+
+    Only profiles that are not members yet are selected (an anti-join), so a recompute with no
+    change writes and conflicts with nothing.
+    """
+    members = SegmentMembership.objects.filter(segment=segment, visitor_id=OuterRef("visitor_id"))
+    profiles = matching.filter(~Exists(members)).values("visitor_id")
     select_sql, params = profiles.query.sql_with_params()
     table = connection.ops.quote_name(SegmentMembership._meta.db_table)
     sql = (

@@ -432,3 +432,29 @@ def test_visitors_without_an_id_are_in_no_random_sample(db):
 
     segment("half", {"type": "random_sample", "params": {"percent": 100}})
     assert visitor_segments(None) == []
+
+
+def test_bulk_recompute_of_trait_and_score_conditions(visitor):
+    from personalization.profiles.models import VisitorProfile
+    from personalization.profiles.traits import set_traits
+
+    set_traits(visitor.id, {"tier": "gold", "ltv": 120})
+    VisitorProfile.objects.filter(visitor_id=visitor.id).update(predicted_scores={"churn": 0.8})
+    gold = segment(
+        "gold",
+        {
+            "all": [
+                {"type": "trait", "params": {"name": "tier", "op": "equals", "value": "gold"}},
+                {"type": "trait", "params": {"name": "ltv", "op": "gte", "value": 100}},
+                {"type": "score", "params": {"name": "churn", "op": "gt", "value": 0.5}},
+            ]
+        },
+    )
+    SegmentMembership.objects.all().delete()
+    assert recompute_segment(gold) == {"entered": 1, "left": 0, "size": 1}
+    set_traits(visitor.id, {"tier": "silver"})
+    assert not SegmentMembership.objects.filter(segment=gold).exists()  # left in real time
+    set_traits(visitor.id, {"tier": "gold"})
+    SegmentMembership.objects.all().delete()
+    VisitorProfile.objects.filter(visitor_id=visitor.id).update(predicted_scores={"churn": 0.1})
+    assert recompute_segment(gold)["size"] == 0
