@@ -3,9 +3,18 @@
 from django.urls import path, reverse
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
+from wagtail.admin.viewsets.base import ViewSetGroup
+from wagtail.permissions import register_permission_policy
 
 from .capture import track_page_view
+from .segments.models import Segment
 from .views.privacy import EXPORT_PERM, PrivacyRequestView
+from .views.segments import SegmentPermissionPolicy, SegmentViewSet
+
+# Before any viewset asks for it, so Wagtail never makes its fallback (Django auth) policy.
+register_permission_policy(Segment, SegmentPermissionPolicy(Segment))
+
+PERSONALIZATION_MENU_HOOK = "register_personalization_menu_item"
 
 
 @hooks.register("before_serve_page")
@@ -33,7 +42,24 @@ class PermissionMenuItem(MenuItem):
         return request.user.has_perm(self.permission)
 
 
-@hooks.register("register_settings_menu_item")
+class PersonalizationMenu(ViewSetGroup):
+    """One "Personalization" menu: segments, plus whatever registers with the submenu hook
+    (the privacy page here; host projects may add their own items)."""
+
+    menu_label = "Personalization"
+    menu_name = "personalization"
+    menu_icon = "user"
+    menu_order = 250
+    items = (SegmentViewSet,)
+    submenu_hook = PERSONALIZATION_MENU_HOOK
+
+
+@hooks.register("register_admin_viewset")
+def personalization_menu():
+    return PersonalizationMenu()
+
+
+@hooks.register(PERSONALIZATION_MENU_HOOK)
 def privacy_menu_item():
     return PermissionMenuItem(
         "Privacy requests",

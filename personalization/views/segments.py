@@ -1,0 +1,289 @@
+"""Segments in the Wagtail admin: listing, builder form, insights, recompute and CSV export.
+
+Permissions come from django-rules (``personalization/rules.py``) through a permission policy,
+so the listing, the buttons and the direct URLs all follow the same roles.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from celery import current_app
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from wagtail.admin.ui.tables import Column, DateColumn, NumberColumn
+from wagtail.admin.viewsets.model import ModelViewSet
+from wagtail.admin.widgets.button import Button
+from wagtail.permission_policies.base import BasePermissionPolicy
+
+from ..conf import get_setting
+from ..forms import SegmentForm
+from ..segments.base import PROFILE, REQUEST, ConditionError
+from ..segments.models import Segment, SegmentMembership, SegmentSizeHistory
+from ..segments.registry import condition_types
+from ..segments.services import progress_recorder, recompute_segment
+from ..segments.tree import compile_rules, describe_kinds
+
+EXPORT_MEMBERS_PERM = "personalization.export_segment_members"
+SAMPLE_SIZE = 10
+HISTORY_DAYS = 30
+RECOMPUTE_TASK = "personalization.recompute_segment"
+
+
+class SegmentPermissionPolicy(BasePermissionPolicy):
+    """``personalization.<action>_segment`` through ``user.has_perm`` (django-rules)."""
+
+    # Which roles hold each action, for the rare callers that need the list of users.
+    ROLE_SETTINGS = {
+        "view": ("EDITOR_GROUP", "ANALYST_GROUP"),
+        "add": ("EDITOR_GROUP",),
+        "change": ("EDITOR_GROUP",),
+        "delete": ("EDITOR_GROUP",),
+    }
+
+    def user_has_permission(self, user, action):
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return False
+        return user.has_perm(f"personalization.{action}_segment")
+
+    def users_with_any_permission(self, actions):
+        groups = {
+            get_setting(setting)
+            for action in actions
+            for setting in self.ROLE_SETTINGS.get(action, ())
+        }
+        return (
+            get_user_model()
+            .objects.filter(Q(is_superuser=True) | Q(groups__name__in=groups), is_active=True)
+            .distinct()
+        )
+
+
+# -- insights ---------------------------------------------------------------------------------
+
+
+def _labels(types: list[str]) -> list[dict[str, str]]:
+    known = condition_types()
+    return [{"type": t, "label": str(known[t].label) if t in known else t} for t in types]
+
+
+def segment_insights(segment: Segment, user) -> dict:
+    """What the edit and inspect pages show about a saved segment."""
+    try:
+        kinds = describe_kinds(compile_rules(segment.rules))
+        rules_error = ""
+    except ConditionError as exc:
+        kinds, rules_error = {PROFILE: [], REQUEST: []}, str(exc)
+    history = list(
+        SegmentSizeHistory.objects.filter(segment=segment).order_by("-date")[:HISTORY_DAYS]
+    )
+    history.reverse()
+    peak = max((row.size for row in history), default=0)
+    can_change = user.has_perm("personalization.change_segment")
+    can_export = user.has_perm(EXPORT_MEMBERS_PERM)
+    return {
+        "segment": segment,
+        "profile_types": _labels(kinds[PROFILE]),
+        "request_types": _labels(kinds[REQUEST]),
+        "rules_error": rules_error,
+        "is_static": segment.kind == Segment.Kind.STATIC,
+        "members_sample": SegmentMembership.objects.filter(segment=segment).order_by(
+            "-entered_at", "visitor_id"
+        )[:SAMPLE_SIZE],
+        "history": [
+            {
+                "date": row.date,
+                "size": row.size,
+                "percent": round(100 * row.size / peak) if peak else 0,
+            }
+            for row in history
+        ],
+        "history_peak": peak,
+        "recompute_url": reverse("personalization_segments:recompute", args=[segment.pk])
+        if can_change
+        else "",
+        "export_url": reverse("personalization_segments:export_members", args=[segment.pk])
+        if can_export
+        else "",
+    }
+
+
+class InsightsMixin:
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["insights"] = segment_insights(self.object, self.request.user)
+        return context
+
+
+# -- views of the viewset ---------------------------------------------------------------------
+
+
+class SegmentIndexView(ModelViewSet.index_view_class):
+    pass
+
+
+class SegmentCreateView(ModelViewSet.add_view_class):
+    def save_instance(self):
+        # The form saves through ``save_segment`` (validation, definitions cache); the action
+        # adds the log entry.
+        return super().save_instance()
+
+
+class SegmentEditView(InsightsMixin, ModelViewSet.edit_view_class):
+    @property
+    def header_more_buttons(self):
+        buttons = list(super().header_more_buttons)
+        if self.request.user.has_perm(EXPORT_MEMBERS_PERM):
+            buttons.append(
+                Button(
+                    "Download members (CSV)",
+                    url=reverse("personalization_segments:export_members", args=[self.object.pk]),
+                    icon_name="download",
+                    priority=40,
+                )
+            )
+        return buttons
+
+
+class SegmentInspectView(InsightsMixin, ModelViewSet.inspect_view_class):
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["rules_json"] = json.dumps(self.object.rules, indent=2)
+        return context
+
+
+def _queue_recompute(segment_id: int) -> None:
+    """Run the recompute task after the commit: in the request when Celery is eager (dev,
+    tests), else on a worker. Sent by name: the views do not import the task module."""
+    if current_app.conf.task_always_eager:
+
+        def run() -> None:
+            segment = Segment.objects.filter(pk=segment_id).first()
+            if segment is not None:
+                recompute_segment(segment, progress=progress_recorder(segment_id))
+
+    else:
+
+        def run() -> None:
+            current_app.send_task(RECOMPUTE_TASK, args=[segment_id])
+
+    transaction.on_commit(run)
+
+
+class RecomputeView(View):
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        if not request.user.has_perm("personalization.change_segment"):
+            raise PermissionDenied
+        segment = get_object_or_404(Segment, pk=pk)
+        eager = current_app.conf.task_always_eager
+        _queue_recompute(segment.pk)
+        if eager:
+            messages.success(request, f"Segment '{segment}' recomputed.")
+        else:
+            messages.success(
+                request, f"Recomputing segment '{segment}'; refresh the page to see its size."
+            )
+        next_url = request.POST.get("next", "")
+        if next_url and url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return redirect(next_url)
+        return redirect(reverse("personalization_segments:edit", args=[segment.pk]))
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+class ExportMembersView(View):
+    http_method_names = ["get"]
+
+    def get(self, request, pk):
+        if not request.user.has_perm(EXPORT_MEMBERS_PERM):
+            raise PermissionDenied
+        segment = get_object_or_404(Segment, pk=pk)
+        writer = csv.writer(_Echo())
+        members = (
+            SegmentMembership.objects.filter(segment=segment)
+            .order_by("entered_at", "visitor_id")
+            .values_list("visitor_id", "entered_at")
+        )
+
+        def rows():
+            yield writer.writerow(["visitor_id", "entered_at"])
+            for visitor_id, entered_at in members.iterator(chunk_size=2000):
+                yield writer.writerow([str(visitor_id), entered_at.isoformat()])
+
+        stamp = timezone.now().strftime("%Y%m%d")
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="segment-{segment.slug}-members-{stamp}.csv"'
+        )
+        return response
+
+
+# -- the viewset ------------------------------------------------------------------------------
+
+
+class SegmentViewSet(ModelViewSet):
+    model = Segment
+    name = "personalization_segments"
+    url_prefix = "personalization/segments"
+    icon = "group"
+    menu_label = "Segments"
+    add_to_admin_menu = False  # shown in the "Personalization" group
+    copy_view_enabled = False
+    inspect_view_enabled = True
+    list_per_page = 50
+    list_filter = ["status", "kind"]
+    search_fields = ["name"]
+    search_backend_name = None
+    list_display = [
+        "name",
+        Column("status", label="Status", accessor="get_status_display", sort_key="status"),
+        Column("kind", label="Kind", accessor=lambda s: s.kind.capitalize(), sort_key="kind"),
+        NumberColumn("priority", label="Priority", sort_key="priority"),
+        NumberColumn("member_count", label="Size", sort_key="member_count"),
+        DateColumn("last_recomputed_at", label="Last recomputed", sort_key="last_recomputed_at"),
+    ]
+    index_view_class = SegmentIndexView
+    add_view_class = SegmentCreateView
+    edit_view_class = SegmentEditView
+    inspect_view_class = SegmentInspectView
+    edit_template_name = "personalization/admin/segment_edit.html"
+    inspect_template_name = "personalization/admin/segment_inspect.html"
+    inspect_view_fields = [
+        "name",
+        "slug",
+        "description",
+        "status",
+        "kind",
+        "priority",
+        "webhook_url",
+        "member_count",
+        "last_recomputed_at",
+        "updated_at",
+    ]
+
+    def get_form_class(self, for_update=False):
+        return SegmentForm
+
+    def get_urlpatterns(self):
+        return [
+            *super().get_urlpatterns(),
+            path("recompute/<int:pk>/", RecomputeView.as_view(), name="recompute"),
+            path("members/<int:pk>/csv/", ExportMembersView.as_view(), name="export_members"),
+        ]
