@@ -14,32 +14,19 @@ from django import forms
 from django.urls import NoReverseMatch, reverse
 
 from .consent.purposes import PURPOSES
-from .segments.base import PROFILE
+from .segments.base import LOOKUPS, PROFILE
+from .segments.base import UNITS as BASE_UNITS
+from .segments.profile_conditions import Trait
 from .segments.registry import condition_types
 from .segments.request_conditions import DAYS
 
 PROFILE_GROUP = "Stored on the profile"
 REQUEST_GROUP = "Checked per request"
 
-RANGE_OPS = [">=", "<=", "==", ">", "<", "between"]
-UNITS = ["minutes", "hours", "days"]
-TRAIT_OPS = [
-    "equals",
-    "not_equals",
-    "in",
-    "contains",
-    "starts_with",
-    "ends_with",
-    "regex",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "date_before",
-    "date_after",
-    "exists",
-    "missing",
-]
+# The operators come from the condition classes themselves: one source of truth.
+RANGE_OPS = [*LOOKUPS, "between"]
+UNITS = list(BASE_UNITS)
+TRAIT_OPS = list(Trait.ops)
 NUMBER_OPS = ["gt", "gte", "lt", "lte"]
 
 
