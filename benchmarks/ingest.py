@@ -38,7 +38,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from common import ensure_database, log  # benchmarks/common.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 API = "/api/personalization/v1"
@@ -49,24 +51,7 @@ USER_AGENT = (
 HOST = "127.0.0.1"
 
 
-def log(*args) -> None:
-    print(*args, file=sys.stderr, flush=True)
-
-
 # --------------------------------------------------------------------------- services
-
-
-def ensure_database(database_url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone()
-        if not exists:
-            log(f"creating database {name}")
-            conn.execute(f'create database "{name}"')
 
 
 def truncate_personalization(database_url: str) -> None:
