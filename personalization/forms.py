@@ -20,10 +20,6 @@ def _segment_choices():
     return list(Segment.objects.order_by("name").values_list("slug", "name"))
 
 
-def condition_error_text(exc: ConditionError) -> str:
-    return f"{exc.path}: {exc.message}" if exc.path else exc.message
-
-
 class SegmentForm(WagtailAdminModelForm):
     # A text field rather than a JSONField: a malformed string becomes our own error message,
     # and is shown back to the user as typed.
@@ -80,7 +76,7 @@ class SegmentForm(WagtailAdminModelForm):
             if slug:
                 check_references(slug, rules)
         except ConditionError as exc:
-            raise forms.ValidationError(condition_error_text(exc), code="invalid_rules") from None
+            raise forms.ValidationError(str(exc), code="invalid_rules") from None
         return rules
 
     def save(self, commit=True):

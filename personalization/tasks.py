@@ -6,10 +6,8 @@ from celery import shared_task
 
 from .privacy.services import purge_expired_data as purge_expired_data_service
 from .profiles.folding import fold_stragglers, fold_visitor
-from .segments.models import Segment
 from .segments.services import (
-    progress_recorder,
-    recompute_segment,
+    recompute_segment_by_id,
     recompute_time_dependent,
     record_segment_sizes,
 )
@@ -43,10 +41,7 @@ def recompute_time_dependent_segments() -> dict:
 
 @shared_task(name="personalization.recompute_segment", acks_late=True)
 def recompute_segment_task(segment_id: int) -> dict | None:
-    segment = Segment.objects.filter(pk=segment_id).first()
-    if segment is None:
-        return None  # deleted meanwhile: nothing to do
-    return recompute_segment(segment, progress=progress_recorder(segment_id))
+    return recompute_segment_by_id(segment_id)
 
 
 @shared_task(

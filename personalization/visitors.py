@@ -61,6 +61,14 @@ def site_user(request: HttpRequest):
     return getattr(request, "_pz_site_user", None) or getattr(request, "user", None)
 
 
+def user_facts(request: HttpRequest) -> tuple[bool, frozenset[str]]:
+    """(logged in, group names) of the site user, for the logged_in / user_group conditions."""
+    user = site_user(request)
+    if user is None or not user.is_authenticated:
+        return False, frozenset()
+    return True, frozenset(user.groups.values_list("name", flat=True))
+
+
 def visitor_id_from_request(request: HttpRequest) -> uuid.UUID | None:
     """The visitor's id, or None if they have none yet (or sent a forged one)."""
     cached = getattr(request, "_pz_visitor_id", _UNSET)

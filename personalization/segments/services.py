@@ -424,6 +424,14 @@ def estimate_size(rules, *, now: datetime | None = None) -> int:
     ).count()
 
 
+def recompute_segment_by_id(segment_id: int) -> dict[str, int] | None:
+    """What the task and the admin's eager path run: recompute, recording progress."""
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        return None  # deleted meanwhile: nothing to do
+    return recompute_segment(segment, progress=progress_recorder(segment_id))
+
+
 def progress_recorder(segment_id: int):
     """A ``progress`` callback that stores done/total on the segment, for the admin to show."""
 

@@ -8,7 +8,7 @@ from ..consent.purposes import PERSONALIZATION
 from ..consent.services import effective_consent
 from ..profiles.snapshot import get_snapshot
 from ..segments import services as segment_services
-from ..visitors import request_context, site_user, visitor_id_from_request
+from ..visitors import request_context, user_facts, visitor_id_from_request
 
 register = template.Library()
 
@@ -52,16 +52,12 @@ def visitor_segments(context) -> list[str]:
     cached = getattr(request, "_pz_segments", None)
     if cached is not None:
         return cached
-    visitor_id = visitor_id_from_request(request)
-    user = site_user(request)
-    authenticated = bool(user is not None and user.is_authenticated)
+    authenticated, groups = user_facts(request)
     segments = segment_services.visitor_segments(
-        visitor_id,
+        visitor_id_from_request(request),
         request=request_context(request),
         is_authenticated=authenticated,
-        user_groups=frozenset(user.groups.values_list("name", flat=True))
-        if authenticated
-        else frozenset(),
+        user_groups=groups,
     )
     request._pz_segments = segments
     return segments

@@ -31,7 +31,7 @@ from ..forms import SegmentForm
 from ..segments.base import PROFILE, REQUEST, ConditionError
 from ..segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from ..segments.registry import condition_types
-from ..segments.services import progress_recorder, recompute_segment
+from ..segments.services import recompute_segment_by_id
 from ..segments.tree import compile_rules, describe_kinds
 
 EXPORT_MEMBERS_PERM = "personalization.export_segment_members"
@@ -128,17 +128,6 @@ class InsightsMixin:
 # -- views of the viewset ---------------------------------------------------------------------
 
 
-class SegmentIndexView(ModelViewSet.index_view_class):
-    pass
-
-
-class SegmentCreateView(ModelViewSet.add_view_class):
-    def save_instance(self):
-        # The form saves through ``save_segment`` (validation, definitions cache); the action
-        # adds the log entry.
-        return super().save_instance()
-
-
 class SegmentEditView(InsightsMixin, ModelViewSet.edit_view_class):
     @property
     def header_more_buttons(self):
@@ -168,9 +157,7 @@ def _queue_recompute(segment_id: int) -> None:
     if current_app.conf.task_always_eager:
 
         def run() -> None:
-            segment = Segment.objects.filter(pk=segment_id).first()
-            if segment is not None:
-                recompute_segment(segment, progress=progress_recorder(segment_id))
+            recompute_segment_by_id(segment_id)
 
     else:
 
@@ -259,8 +246,6 @@ class SegmentViewSet(ModelViewSet):
         NumberColumn("member_count", label="Size", sort_key="member_count"),
         DateColumn("last_recomputed_at", label="Last recomputed", sort_key="last_recomputed_at"),
     ]
-    index_view_class = SegmentIndexView
-    add_view_class = SegmentCreateView
     edit_view_class = SegmentEditView
     inspect_view_class = SegmentInspectView
     edit_template_name = "personalization/admin/segment_edit.html"

@@ -14,7 +14,7 @@ from ...profiles.snapshot import get_snapshot
 from ...segments.base import ConditionError
 from ...segments.services import compiled_segments, estimate_size, visitor_segments
 from ...types import RequestContext
-from ...visitors import request_context, site_user
+from ...visitors import request_context, user_facts
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
 from .permissions import IsVisitorOrAllowed
@@ -85,20 +85,15 @@ class VisitorSegmentsView(PersonalizationAPIView):
                 country=country.upper(),
                 region=query.get("region", "")[:16].upper(),
             )
-            user, groups = None, frozenset()
+            authenticated, groups = False, frozenset()
         else:
             context = request_context(request._request)
-            user = site_user(request._request)
-            groups = (
-                frozenset(user.groups.values_list("name", flat=True))
-                if user is not None and user.is_authenticated
-                else frozenset()
-            )
+            authenticated, groups = user_facts(request._request)
         segments = visitor_segments(
             visitor_id,
             request=context,
             timezone_name=_timezone(query.get("timezone", "")),
-            is_authenticated=bool(user and user.is_authenticated),
+            is_authenticated=authenticated,
             user_groups=groups,
         )
         return Response({"visitor_id": get_snapshot(visitor_id).visitor_id, "segments": segments})

@@ -47,7 +47,8 @@ class PersonalizationAPIView(APIView):
     def initial(self, request, *args, **kwargs):
         if "visitor_id" in kwargs:
             try:
-                kwargs["visitor_id"] = self.kwargs["visitor_id"] = uuid.UUID(kwargs["visitor_id"])
+                # Handlers read self.kwargs: DRF passes them the original kwargs.
+                self.kwargs["visitor_id"] = uuid.UUID(kwargs["visitor_id"])
             except ValueError:
                 raise ValidationError({"visitor_id": ["Not a visitor id (a UUID)."]}) from None
         super().initial(request, *args, **kwargs)
