@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.http import HttpRequest
 from django.utils import timezone
 
 from .conf import get_setting
-from .consent.purposes import EVENT_PURPOSES
-from .consent.services import effective_consent
+from .consent.services import may_collect_events
 from .events.validation import validate_event
 from .ingestion import ingest_events
-from .profiles.snapshot import get_snapshot
-from .types import EventIn, IngestResult
+from .types import EventIn, IngestResult, RequestContext
 from .visitors import ensure_visitor_id, request_context, visitor_id_from_request
 
 
@@ -38,17 +38,24 @@ def track_event(
     """
     event = validate_event({"type": event_type, "properties": properties or {}})
     context = request_context(request)
-    visitor_id = visitor_id_from_request(request)
+    visitor_id = collecting_visitor_id(request, context)
     if visitor_id is None:
-        if context.is_bot or not _may_collect({}, context):
-            return IngestResult(ignored=1, ignored_reason="no_consent")
-        visitor_id = ensure_visitor_id(request)
+        return IngestResult(ignored=1, ignored_reason="no_consent")
     return ingest_events(visitor_id, [event], context)
 
 
-def _may_collect(explicit: dict, context) -> bool:
-    consent = effective_consent(explicit, dnt=context.dnt, gpc=context.gpc)
-    return any(consent[p] for p in EVENT_PURPOSES)
+def collecting_visitor_id(request: HttpRequest, context: RequestContext) -> uuid.UUID | None:
+    """The id to record events under: the visitor's own, or a new one (and its cookie) when
+    the site's defaults allow collecting from visitors who have not answered yet.
+
+    None means nothing may be stored; ``ingest_events`` still checks a known visitor's consent.
+    """
+    visitor_id = visitor_id_from_request(request)
+    if visitor_id is not None:
+        return visitor_id
+    if context.is_bot or not may_collect_events({}, dnt=context.dnt, gpc=context.gpc):
+        return None
+    return ensure_visitor_id(request)
 
 
 def track_page_view(request: HttpRequest, page) -> None:
@@ -64,10 +71,9 @@ def track_page_view(request: HttpRequest, page) -> None:
     context = request_context(request)
     if context.is_bot:
         return
-    visitor_id = visitor_id_from_request(request)
-    if not _may_collect(get_snapshot(visitor_id).consent if visitor_id else {}, context):
+    visitor_id = collecting_visitor_id(request, context)
+    if visitor_id is None:
         return
-    visitor_id = visitor_id or ensure_visitor_id(request)
     event = EventIn(
         type="page_view",
         timestamp=timezone.now(),

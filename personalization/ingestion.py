@@ -15,8 +15,7 @@ from celery import current_app
 from django.db import transaction
 
 from .conf import get_setting
-from .consent.purposes import EVENT_PURPOSES
-from .consent.services import effective_consent
+from .consent.services import may_collect_events
 from .events.services import store_events
 from .profiles.folding import fold_visitor
 from .profiles.snapshot import get_snapshot
@@ -66,8 +65,7 @@ def ingest_events(
     if context.is_bot:
         return IngestResult(ignored=len(events), ignored_reason="bot", rejected=rejected)
     snapshot = get_snapshot(visitor_id)
-    consent = effective_consent(snapshot.consent, dnt=context.dnt, gpc=context.gpc)
-    if not any(consent[p] for p in EVENT_PURPOSES):
+    if not may_collect_events(snapshot.consent, dnt=context.dnt, gpc=context.gpc):
         reason = "do_not_track" if (context.dnt or context.gpc) else "no_consent"
         return IngestResult(ignored=len(events), ignored_reason=reason, rejected=rejected)
     if not events:

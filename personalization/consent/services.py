@@ -17,7 +17,7 @@ from django.utils import timezone
 from ..conf import get_setting
 from ..visitor_cache import invalidate_visitor
 from .models import ConsentChange, ConsentRecord
-from .purposes import NECESSARY, PURPOSES
+from .purposes import EVENT_PURPOSES, NECESSARY, PURPOSES
 
 
 class UnknownPurpose(ValueError):
@@ -92,3 +92,11 @@ def effective_consent(
         state = {p: p == NECESSARY for p in state}
     state[NECESSARY] = True
     return state
+
+
+def may_collect_events(
+    explicit: Mapping[str, bool], *, dnt: bool = False, gpc: bool = False
+) -> bool:
+    """Whether behavioural events may be stored: one of their purposes is allowed."""
+    consent = effective_consent(explicit, dnt=dnt, gpc=gpc)
+    return any(consent[p] for p in EVENT_PURPOSES)

@@ -14,7 +14,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ...consent.purposes import EVENT_PURPOSES, PURPOSES
+from ...capture import collecting_visitor_id
+from ...consent.purposes import PURPOSES
 from ...consent.services import effective_consent, record_consent, stored_consent
 from ...events.validation import validate_events
 from ...ingestion import ingest_events
@@ -104,11 +105,9 @@ class EventsView(PersonalizationAPIView):
         context = _context_for(request, data.get("context", {}))
         visitor_id = resolve_visitor(request, data.get("visitor_id"))
         if visitor_id is None:
-            defaults = effective_consent({}, dnt=context.dnt, gpc=context.gpc)
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
-            if any(defaults[p] for p in EVENT_PURPOSES) and not context.is_bot:
-                visitor_id = mint_visitor(request)
+            visitor_id = collecting_visitor_id(request._request, context)
         if visitor_id is None:
             result = {"ignored": len(events), "ignored_reason": "no_consent"}
             body = {"accepted": 0, "duplicates": 0, "rejected": len(errors), **result}
