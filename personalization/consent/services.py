@@ -74,6 +74,14 @@ def record_consent(
     return {purpose: record.granted for purpose, record in existing.items()}
 
 
+def explicit_consent(visitor_id: uuid.UUID) -> dict[str, bool]:
+    """The visitor's explicit answers, read from the database (writers decide on this, not on
+    a cached snapshot)."""
+    return dict(
+        ConsentRecord.objects.filter(visitor_id=visitor_id).values_list("purpose", "granted")
+    )
+
+
 def stored_consent(visitor_id: uuid.UUID) -> dict[str, dict[str, Any]]:
     """Explicit answers from the database: {purpose: {"granted", "updated_at", "source"}}."""
     return {

@@ -18,9 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import get_setting
-from ..consent.models import ConsentRecord
 from ..consent.purposes import PERSONALIZATION
-from ..consent.services import effective_consent
+from ..consent.services import effective_consent, explicit_consent
 from ..events.models import Event
 from ..signals import profile_changed
 from ..sql import insert_on_conflict
@@ -153,10 +152,7 @@ def fold_visitor(visitor_id: uuid.UUID | str, *, now: datetime | None = None) ->
 
 def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
     """Fold up to FOLD_CHUNK events: (events marked folded, events counted)."""
-    explicit = dict(
-        ConsentRecord.objects.filter(visitor_id=visitor_id).values_list("purpose", "granted")
-    )
-    allowed = effective_consent(explicit)[PERSONALIZATION]
+    allowed = effective_consent(explicit_consent(visitor_id))[PERSONALIZATION]
     with transaction.atomic():
         if allowed:
             profile = _lock_profile(visitor_id)

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import get_setting
-from ..consent.models import ConsentRecord
+from ..consent.services import explicit_consent
 from ..visitor_cache import bump_generation, cache, generation_key, snapshot_key
 from .buckets import daily_horizon, day_index, day_start, hour_index, hour_start, hourly_horizon
 from .models import Granularity, ProfileCounter, VisitorAlias, VisitorProfile
@@ -162,7 +162,7 @@ def build_snapshot(visitor_id: uuid.UUID, *, generation: int = 0) -> ProfileSnap
             .values_list("profile__visitor_id", flat=True)
             .first()
         )
-        consent = {} if target else _consent(visitor_id)
+        consent = {} if target else explicit_consent(visitor_id)
         return ProfileSnapshot(
             visitor_id=visitor_id,
             generation=generation,
@@ -199,7 +199,7 @@ def build_snapshot(visitor_id: uuid.UUID, *, generation: int = 0) -> ProfileSnap
         exists=True,
         generation=generation,
         built_at=now,
-        consent=_consent(profile.visitor_id),
+        consent=explicit_consent(profile.visitor_id),
         user_id=profile.user_id,
         first_seen=profile.first_seen,
         last_seen=profile.last_seen,
@@ -224,12 +224,6 @@ def build_snapshot(visitor_id: uuid.UUID, *, generation: int = 0) -> ProfileSnap
         hourly=hourly,
         daily=daily,
         totals=totals,
-    )
-
-
-def _consent(visitor_id: uuid.UUID) -> dict[str, bool]:
-    return dict(
-        ConsentRecord.objects.filter(visitor_id=visitor_id).values_list("purpose", "granted")
     )
 
 

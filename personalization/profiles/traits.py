@@ -10,9 +10,8 @@ from typing import Any
 from django.db import transaction
 
 from ..conf import get_setting
-from ..consent.models import ConsentRecord
 from ..consent.purposes import PERSONALIZATION
-from ..consent.services import effective_consent
+from ..consent.services import effective_consent, explicit_consent
 from ..signals import profile_changed
 from ..visitor_cache import invalidate_visitor
 from .models import VisitorProfile
@@ -65,12 +64,11 @@ def set_traits(
     e.g. a contract with a logged-in customer).
     """
     traits = validate_traits(traits)
-    if require_consent:
-        explicit = dict(
-            ConsentRecord.objects.filter(visitor_id=visitor_id).values_list("purpose", "granted")
-        )
-        if not effective_consent(explicit)[PERSONALIZATION]:
-            raise NoConsent(str(visitor_id))
+    allowed = (
+        not require_consent or effective_consent(explicit_consent(visitor_id))[PERSONALIZATION]
+    )
+    if not allowed:
+        raise NoConsent(str(visitor_id))
     with transaction.atomic():
         profile, _ = VisitorProfile.objects.select_for_update().get_or_create(visitor_id=visitor_id)
         merged = dict(profile.traits)
