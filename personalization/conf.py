@@ -61,6 +61,17 @@ DEFAULTS: dict[str, Any] = {
     ],
     # Extra substrings that mark a user agent as a bot, on top of the user-agents parser.
     "BOT_MARKERS": ["bot", "crawler", "spider", "slurp", "headless", "python-requests", "curl/"],
+    # Cache-safe delivery: personalized responses vary on this compact, signed key (cookie for
+    # browsers, header for CDNs and headless frontends), never on the whole Cookie header.
+    "SEGMENT_KEY_COOKIE": "pz_seg",
+    "SEGMENT_KEY_HEADER": "X-Personalization-Key",
+    # How long a browser keeps its key: a cached page can lag a segment change by this much.
+    "SEGMENT_KEY_MAX_AGE": 300,
+    # Impressions recorded by the decide API (one row per placement) are kept this long.
+    "IMPRESSION_RETENTION_DAYS": 400,
+    # Staff preview a page as a segment with ?pz_preview=slug[,slug] (needs this permission).
+    "PREVIEW_PARAM": "pz_preview",
+    "PREVIEW_PERMISSION": "wagtailadmin.access_admin",
     "PRIVACY_OFFICER_GROUP": "Personalization privacy officers",
     "EDITOR_GROUP": "Personalization editors",
     "ANALYST_GROUP": "Personalization analysts",

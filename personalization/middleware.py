@@ -1,12 +1,18 @@
-"""Visitor middleware: identity is resolved lazily, and the only write is the id cookie."""
+"""Middleware: the visitor cookie, and the segment key that lets shared caches hold one copy of
+a personalized page per segment combination."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.http import http_date
 
-from .visitors import apply_visitor_cookie
+from .conf import get_setting
+from .context import context_was_used, key_is_current, request_versions
+from .visitors import apply_visitor_cookie, has_session_cookie
 
 
 class VisitorMiddleware:
@@ -26,3 +32,77 @@ class VisitorMiddleware:
         response = self.get_response(request)
         apply_visitor_cookie(request, response)
         return response
+
+
+def _meta_name(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+class SegmentKeyMiddleware:
+    """Makes personalized responses cacheable per segment combination.
+
+    Place it first in ``MIDDLEWARE``, or right after Django's ``UpdateCacheMiddleware``, and
+    above ``SessionMiddleware``:
+
+    * On the way in, the visitor's key (the ``pz_seg`` cookie, or the header a CDN or headless
+      frontend forwards) becomes the request header the cache looks up, if it is current.
+      Stale keys (a segment, variant or page changed since) and logged-in requests (they carry
+      a session cookie) are dropped, so they miss the cache and get a fresh page.
+    * On the way out, a response that used the visitor's segments gets ``Vary`` on that header
+      instead of on ``Cookie``, the key as a response header, and the key cookie (with an
+      absolute expiry, so copies replayed from a cache never extend it).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        header = get_setting("SEGMENT_KEY_HEADER")
+        cookie = get_setting("SEGMENT_KEY_COOKIE")
+        meta = _meta_name(header)
+        incoming = request.META.pop(meta, "") or request.COOKIES.get(cookie, "")
+        if (
+            incoming
+            and not has_session_cookie(request)
+            and key_is_current(incoming, request_versions(request))
+        ):
+            request.META[meta] = incoming
+        response = self.get_response(request)
+        if getattr(request, "_pz_private", False):
+            patch_cache_control(response, private=True)
+        context = context_was_used(request)
+        if context is None:
+            return response
+        if context.preview:
+            patch_cache_control(response, private=True, no_store=True)
+            return response
+        if has_session_cookie(request) or getattr(request, "_pz_private", False):
+            patch_cache_control(response, private=True)
+            return response
+        request.META[meta] = context.key  # the key a cache middleware stores this copy under
+        patch_vary_headers(response, [header])
+        response[header] = context.key
+        if request.COOKIES.get(cookie) != context.key:
+            max_age = get_setting("SEGMENT_KEY_MAX_AGE")
+            response.set_cookie(
+                cookie,
+                context.key,
+                expires=http_date(time.time() + max_age),
+                secure=get_setting("COOKIE_SECURE") or request.is_secure(),
+                httponly=True,
+                samesite=get_setting("COOKIE_SAMESITE"),
+            )
+        _drop_vary_cookie(response, allowed_cookies={cookie})
+        return response
+
+
+def _drop_vary_cookie(response: HttpResponse, *, allowed_cookies: set[str]) -> None:
+    """An anonymous request (no session cookie) cannot depend on session contents, so
+    ``Vary: Cookie`` added because the session was merely looked at is dropped, unless the
+    response sets a cookie of its own (a CSRF token, say): those responses stay per visitor."""
+    if any(name not in allowed_cookies for name in response.cookies):
+        return
+    vary = [v.strip() for v in response.get("Vary", "").split(",") if v.strip()]
+    kept = [v for v in vary if v.lower() != "cookie"]
+    if len(kept) != len(vary):
+        response["Vary"] = ", ".join(kept)

@@ -5,11 +5,14 @@ from .events.models import Event
 from .privacy.models import PrivacyAuditEntry
 from .profiles.models import ProfileCounter, VisitorAlias, VisitorProfile
 from .segments.models import Segment, SegmentMembership, SegmentSizeHistory
+from .variants.models import Impression, PersonalizedContent
 
 __all__ = [
     "ConsentChange",
     "ConsentRecord",
     "Event",
+    "Impression",
+    "PersonalizedContent",
     "PrivacyAuditEntry",
     "ProfileCounter",
     "Segment",

@@ -37,3 +37,6 @@ rules.add_perm("personalization.export_segment_members", is_analyst | is_editor)
 rules.add_perm("personalization.export_visitor", is_privacy_officer)
 rules.add_perm("personalization.erase_visitor", is_privacy_officer)
 rules.add_perm("personalization.set_traits", is_privacy_officer | rules.is_superuser)
+
+for _action in ("view", "add", "change", "delete"):
+    rules.add_perm(f"personalization.{_action}_personalizedcontent", is_editor)

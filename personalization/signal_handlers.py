@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from wagtail.signals import page_published, page_unpublished
 
 from .conf import get_setting
+from .context import bump_content_version
 from .profiles.identity import link_user, parse_visitor_token
 from .segments.services import forget_memberships, update_visitor_memberships
 from .signals import profile_changed, profiles_merged, segment_entered, segment_left
 from .tasks import segment_webhook
+from .variants.models import PersonalizedContent
 from .visitors import forget_visitor, remember_visitor
 
 
@@ -53,3 +57,12 @@ def forget_profile_on_logout(sender, request, user, **kwargs):
     """A shared computer must not keep adding the next person's visits to this user's profile."""
     if request is not None:
         forget_visitor(request)
+
+
+@receiver(post_save, sender=PersonalizedContent, dispatch_uid="personalization.content_saved")
+@receiver(post_delete, sender=PersonalizedContent, dispatch_uid="personalization.content_deleted")
+@receiver(page_published, dispatch_uid="personalization.page_published")
+@receiver(page_unpublished, dispatch_uid="personalization.page_unpublished")
+def invalidate_content(sender, **kwargs):
+    """New content means new segment keys: cached copies of old pages are no longer served."""
+    bump_content_version()

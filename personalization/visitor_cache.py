@@ -54,3 +54,21 @@ def invalidate_visitor(visitor_id: uuid.UUID | str) -> None:
     """
     bump_generation(visitor_id)
     transaction.on_commit(lambda: bump_generation(visitor_id))
+
+
+def version_tokens(*keys: str) -> list[str]:
+    """Current tokens of version keys, in one round trip when they exist.
+
+    A missing key (first start, eviction, a cache flush) gets a fresh random token, so that a
+    process holding definitions compiled under an older token can never mistake them for current.
+    """
+    store = cache()
+    found = store.get_many(keys)
+    tokens = []
+    for key in keys:
+        token = found.get(key)
+        if token is None:
+            store.add(key, uuid.uuid4().hex, None)
+            token = store.get(key) or "0"
+        tokens.append(token)
+    return tokens

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
+from django.utils.functional import LazyObject, empty
 
 from .conf import get_setting
 from .profiles.identity import (
@@ -56,9 +59,21 @@ def request_context(request: HttpRequest) -> RequestContext:
     return context
 
 
+def has_session_cookie(request: HttpRequest) -> bool:
+    return settings.SESSION_COOKIE_NAME in request.COOKIES
+
+
 def site_user(request: HttpRequest):
-    """The user logged in to the site (not the API caller DRF authenticated)."""
-    return getattr(request, "_pz_site_user", None) or getattr(request, "user", None)
+    """The user logged in to the site (not the API caller DRF authenticated).
+
+    A request without a session cookie is anonymous: we answer None without resolving the lazy
+    ``request.user``, because resolving it reads the session and makes Django add
+    ``Vary: Cookie``, which would give every visitor their own copy in shared caches.
+    """
+    user = getattr(request, "_pz_site_user", None) or getattr(request, "user", None)
+    if isinstance(user, LazyObject) and user._wrapped is empty and not has_session_cookie(request):
+        return None
+    return user
 
 
 def user_facts(request: HttpRequest) -> tuple[bool, frozenset[str]]:
@@ -111,9 +126,15 @@ def ensure_visitor_id(request: HttpRequest) -> uuid.UUID:
 
 
 def apply_visitor_cookie(request: HttpRequest, response: HttpResponse) -> None:
-    """Write or drop the id cookie, as the request decided."""
+    """Write or drop the id cookie, as the request decided.
+
+    A response that carries someone's id cookie is theirs alone: it is marked private so no
+    shared cache ever hands that cookie to another visitor.
+    """
     name = get_setting("COOKIE_NAME")
     visitor_id = getattr(request, "_pz_set_cookie", None)
+    if visitor_id is not None or getattr(request, "_pz_drop_cookie", False):
+        patch_cache_control(response, private=True)
     if visitor_id is not None:
         response.set_cookie(
             name,

@@ -7,9 +7,11 @@ from wagtail.admin.viewsets.base import ViewSetGroup
 from wagtail.permissions import register_permission_policy
 
 from .capture import track_page_view
+from .preview import PreviewAsSegmentItem
 from .segments.models import Segment
 from .views.privacy import EXPORT_PERM, PrivacyRequestView
 from .views.segments import SegmentPermissionPolicy, SegmentViewSet
+from .views.variants import PersonalizedContentViewSet
 
 # Before any viewset asks for it, so Wagtail never makes its fallback (Django auth) policy.
 register_permission_policy(Segment, SegmentPermissionPolicy(Segment))
@@ -20,6 +22,11 @@ PERSONALIZATION_MENU_HOOK = "register_personalization_menu_item"
 @hooks.register("before_serve_page")
 def capture_page_view(page, request, serve_args, serve_kwargs):
     track_page_view(request, page)
+
+
+@hooks.register("construct_wagtail_userbar")
+def add_preview_as_segment(request, items, page):
+    items.append(PreviewAsSegmentItem())
 
 
 @hooks.register("register_admin_urls")
@@ -50,7 +57,7 @@ class PersonalizationMenu(ViewSetGroup):
     menu_name = "personalization"
     menu_icon = "user"
     menu_order = 250
-    items = (SegmentViewSet,)
+    items = (SegmentViewSet, PersonalizedContentViewSet)
     submenu_hook = PERSONALIZATION_MENU_HOOK
 
 

@@ -19,13 +19,17 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.models import Page
 from wagtail.search import index
 
+from personalization.blocks import PersonalizedBlock
+from personalization.preview import SegmentPreviewMixin
+
 
 class BodyBlock(blocks.StreamBlock):
-    """Text-only body content shared by the page types (no images in the demo)."""
+    """Body content shared by the page types; ``personalized`` holds segment-targeted variants."""
 
     heading = blocks.CharBlock(form_classname="title", max_length=200)
     paragraph = blocks.RichTextBlock(features=["bold", "italic", "link", "ol", "ul"])
     quote = blocks.BlockQuoteBlock()
+    personalized = PersonalizedBlock()
 
 
 def tag_names(page) -> list[str]:
@@ -46,7 +50,7 @@ def category_listing(index: Page, request, model, name: str, order: str) -> dict
     }
 
 
-class HomePage(Page):
+class HomePage(SegmentPreviewMixin, Page):
     nav_section = "home"
     intro = RichTextField(blank=True, features=["bold", "italic", "link"])
     body = StreamField(BodyBlock(), blank=True)
@@ -89,7 +93,7 @@ class ArticlePageTag(TaggedItemBase):
     )
 
 
-class ArticlePage(Page):
+class ArticlePage(SegmentPreviewMixin, Page):
     nav_section = "articles"
     CATEGORY_CHOICES = [
         ("news", "News"),
@@ -154,7 +158,7 @@ class ProductPageTag(TaggedItemBase):
     )
 
 
-class ProductPage(Page):
+class ProductPage(SegmentPreviewMixin, Page):
     nav_section = "products"
     CATEGORY_CHOICES = [
         ("software", "Software"),

@@ -117,6 +117,21 @@ def erase_visitor(visitor_id: uuid.UUID, *, actor: str = "") -> dict[str, int]:
     return counts
 
 
+def _purge_declared(now: datetime) -> dict[str, int]:
+    """Tables that declare ``personalization_retention = (date field, days setting)``."""
+    purged = {}
+    for model in apps.get_models():
+        declared = getattr(model, "personalization_retention", None)
+        if declared is None:
+            continue
+        field, setting = declared
+        cutoff = now - timedelta(days=get_setting(setting))
+        purged[model._meta.model_name], _ = model.objects.filter(
+            **{f"{field}__lt": cutoff}
+        ).delete()
+    return purged
+
+
 def purge_expired_data(*, now: datetime | None = None) -> dict[str, int]:
     """Apply retention: old events, and counters older than their bucket's window."""
     now = now or timezone.now()
@@ -132,6 +147,7 @@ def purge_expired_data(*, now: datetime | None = None) -> dict[str, int]:
         bucket__lt=daily_horizon(now, get_setting("DAILY_COUNTER_DAYS")),
     ).delete()
     result = {"events": events, "hourly_counters": hourly, "daily_counters": daily}
+    result.update(_purge_declared(now))
     if any(result.values()):
         PrivacyAuditEntry.objects.create(action=PrivacyAuditEntry.Action.PURGE, details=result)
     return result

@@ -20,7 +20,7 @@ from ..profiles.models import VisitorProfile
 from ..profiles.snapshot import ProfileSnapshot, build_snapshot, get_snapshot
 from ..signals import segment_entered, segment_left
 from ..types import RequestContext
-from ..visitor_cache import cache
+from ..visitor_cache import cache, version_tokens
 from .base import ConditionError, EvalContext, QContext
 from .models import Segment, SegmentMembership, SegmentSizeHistory
 from .tree import Node, compile_rules, describe_kinds
@@ -48,7 +48,7 @@ COMPILED_TTL = 60.0  # seconds; a safety net should the version key be evicted
 
 
 def definitions_version() -> str:
-    return cache().get(VERSION_KEY) or "0"
+    return version_tokens(VERSION_KEY)[0]
 
 
 def bump_definitions() -> None:
@@ -204,6 +204,11 @@ def evaluate(
     return sorted(matched, key=priority.__getitem__)
 
 
+def visitor_snapshot(visitor_id: uuid.UUID | None) -> ProfileSnapshot:
+    """The visitor's snapshot, or an empty one for a visitor without an id."""
+    return get_snapshot(visitor_id) if visitor_id else ProfileSnapshot(visitor_id=uuid.UUID(int=0))
+
+
 def visitor_segments(
     visitor_id: uuid.UUID | None,
     *,
@@ -211,13 +216,17 @@ def visitor_segments(
     timezone_name: str = "",
     is_authenticated: bool = False,
     user_groups: frozenset[str] = frozenset(),
+    version: str | None = None,
+    snapshot: ProfileSnapshot | None = None,
 ) -> list[str]:
     """The segments of one visitor in one request: two cache reads, no query on a warm cache
-    (plus one for static segments' frozen members, when there are static segments)."""
-    segments = compiled_segments()
-    snapshot = (
-        get_snapshot(visitor_id) if visitor_id else ProfileSnapshot(visitor_id=uuid.UUID(int=0))
-    )
+    (plus one for static segments' frozen members, when there are static segments).
+
+    Callers that already read the definitions version pass it, saving a round trip.
+    """
+    segments = compiled_segments(version)
+    if snapshot is None:
+        snapshot = visitor_snapshot(visitor_id)
     static_ids = [s.id for s in segments if s.kind == Segment.Kind.STATIC]
     static_members = {}
     if static_ids and snapshot.exists:

@@ -1,16 +1,28 @@
-"""Template tags. Every tag reads the one per-request visitor id and the cached snapshot."""
+"""Template tags. Every tag reads the one memoised visitor context of the request, so a page
+with many personalized fragments costs what one costs."""
 
 from __future__ import annotations
 
+import logging
+
 from django import template
+from django.template.base import token_kwargs
+from django.utils.safestring import mark_safe
 
 from ..consent.purposes import PERSONALIZATION
 from ..consent.services import effective_consent
+from ..context import request_versions, versions, visitor_context
 from ..profiles.snapshot import get_snapshot
-from ..segments import services as segment_services
-from ..visitors import request_context, user_facts, visitor_id_from_request
+from ..variants.selection import ALL, ANY, VariantRule, choose
+from ..variants.services import choose_snippet, snippet_definitions
+from ..visitors import request_context, visitor_id_from_request
 
 register = template.Library()
+logger = logging.getLogger(__name__)
+
+
+def _context_of(context):
+    return visitor_context(context.get("request"))
 
 
 @register.simple_tag(takes_context=True)
@@ -23,6 +35,7 @@ def visitor_profile(context) -> dict | None:
     request = context.get("request")
     if request is None:
         return None
+    request._pz_private = True  # the page now shows one visitor's data: no shared cache copy
     visitor_id = visitor_id_from_request(request)
     if visitor_id is None:
         return None
@@ -42,22 +55,149 @@ def visitor_profile(context) -> dict | None:
 
 @register.simple_tag(takes_context=True)
 def visitor_segments(context) -> list[str]:
-    """``{% visitor_segments as segs %}``: slugs of the visitor's segments in this request.
+    """``{% visitor_segments as segs %}``: slugs of the visitor's segments, highest priority
+    first."""
+    return list(_context_of(context).segments)
 
-    Decided once per request (memoised on it) from the cached snapshot and definitions.
+
+@register.simple_tag(takes_context=True)
+def personalized_snippet(context, slug: str):
+    """``{% personalized_snippet "summer-promo" %}``: the snippet's variant for this visitor.
+
+    An unknown slug renders nothing (and logs a warning), so a deleted snippet never breaks
+    a page.
     """
     request = context.get("request")
-    if request is None:
-        return []
-    cached = getattr(request, "_pz_segments", None)
-    if cached is not None:
-        return cached
-    authenticated, groups = user_facts(request)
-    segments = segment_services.visitor_segments(
-        visitor_id_from_request(request),
-        request=request_context(request),
-        is_authenticated=authenticated,
-        user_groups=groups,
-    )
-    request._pz_segments = segments
-    return segments
+    content_version = request_versions(request)[1] if request is not None else versions()[1]
+    snippet = snippet_definitions(content_version).get(str(slug))
+    if snippet is None:
+        logger.warning("personalized_snippet: no personalized content with slug %r", slug)
+        return ""
+    content = choose_snippet(snippet, _context_of(context)).payload
+    if not content:
+        return ""
+    return mark_safe(content.render_as_block(context.flatten()))  # noqa: S308 - block output
+
+
+# -- {% personalize %} ... {% variant segments="a b" %} ... {% else %} ... {% endpersonalize %} ---
+
+
+def _slugs(value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(value.replace(",", " ").split())
+    return tuple(str(v) for v in value)
+
+
+class VariantNode(template.Node):
+    def __init__(self, index: int, segments, match, nodelist):
+        self.index = index
+        self.segments = segments
+        self.match = match
+        self.nodelist = nodelist
+
+    def rule(self, context) -> VariantRule:
+        match = self.match.resolve(context) if self.match is not None else ANY
+        if match not in (ANY, ALL):
+            raise template.TemplateSyntaxError(
+                f'variant match must be "any" or "all", not {match!r}'
+            )
+        return VariantRule(
+            id=str(self.index), segments=_slugs(self.segments.resolve(context)), match=match
+        )
+
+
+class PersonalizeNode(template.Node):
+    def __init__(self, variants: list[VariantNode], fallback):
+        self.variants = variants
+        self.fallback = fallback
+
+    def render(self, context):
+        visitor = _context_of(context)
+        choice = choose(
+            ((node.rule(context), node.nodelist) for node in self.variants),
+            visitor.segments,
+            self.fallback,
+            now=visitor.now,
+        )
+        return choice.payload.render(context) if choice.payload is not None else ""
+
+
+def _variant_args(parser, bits, tag_name: str):
+    kwargs = token_kwargs(bits, parser)
+    if bits or "segments" not in kwargs or set(kwargs) - {"segments", "match"}:
+        raise template.TemplateSyntaxError(
+            f'{tag_name} takes segments="slug slug" and optionally match="any"|"all"'
+        )
+    return kwargs["segments"], kwargs.get("match")
+
+
+@register.tag("personalize")
+def do_personalize(parser, token):
+    """The first ``{% variant %}`` whose segments match is rendered, else the ``{% else %}``
+    part. ``segments`` lists slugs (space or comma separated, or a list variable); ``match``
+    says whether any (default) or all of them are needed."""
+    if len(token.split_contents()) != 1:
+        raise template.TemplateSyntaxError("personalize takes no arguments")
+    leading = parser.parse(("variant", "else", "endpersonalize"))
+    if any(not isinstance(node, template.base.TextNode) or node.s.strip() for node in leading):
+        raise template.TemplateSyntaxError("personalize must start with {% variant %}")
+    variants: list[VariantNode] = []
+    fallback = None
+    token = parser.next_token()
+    while token.contents != "endpersonalize":
+        bits = token.split_contents()
+        if bits[0] == "variant":
+            if fallback is not None:
+                raise template.TemplateSyntaxError("variant cannot follow else in personalize")
+            segments, match = _variant_args(parser, bits[1:], "variant")
+            nodelist = parser.parse(("variant", "else", "endpersonalize"))
+            variants.append(VariantNode(len(variants), segments, match, nodelist))
+        else:  # else
+            if fallback is not None:
+                raise template.TemplateSyntaxError("personalize takes one else")
+            fallback = parser.parse(("variant", "else", "endpersonalize"))
+        token = parser.next_token()
+    if not variants:
+        raise template.TemplateSyntaxError("personalize needs at least one {% variant %}")
+    return PersonalizeNode(variants, fallback)
+
+
+# -- {% if_segment "a" "b" match="all" %} ... {% else %} ... {% endif_segment %} -----------------
+
+
+class IfSegmentNode(template.Node):
+    def __init__(self, slugs, match, nodelist_true, nodelist_false):
+        self.slugs = slugs
+        self.match = match
+        self.nodelist_true = nodelist_true
+        self.nodelist_false = nodelist_false
+
+    def render(self, context):
+        slugs = [s for expr in self.slugs for s in _slugs(expr.resolve(context))]
+        match = self.match.resolve(context) if self.match is not None else ANY
+        visitor = _context_of(context)
+        hit = visitor.in_all(slugs) if match == ALL else visitor.in_any(slugs)
+        if hit:
+            return self.nodelist_true.render(context)
+        return self.nodelist_false.render(context) if self.nodelist_false else ""
+
+
+@register.tag("if_segment")
+def do_if_segment(parser, token):
+    """``{% if_segment "vip" "partners" %}`` (any of them) or ``... match="all" %}``."""
+    bits = token.split_contents()[1:]
+    kwargs = {}
+    if bits and "=" in bits[-1]:
+        kwargs = token_kwargs(bits[-1:], parser)
+        bits = bits[:-1]
+    if not bits or set(kwargs) - {"match"}:
+        raise template.TemplateSyntaxError("if_segment takes segment slugs and optionally match=")
+    slugs = [parser.compile_filter(bit) for bit in bits]
+    nodelist_true = parser.parse(("else", "endif_segment"))
+    nodelist_false = None
+    if parser.next_token().contents == "else":
+        nodelist_false = parser.parse(("endif_segment",))
+        parser.delete_first_token()
+    return IfSegmentNode(slugs, kwargs.get("match"), nodelist_true, nodelist_false)

@@ -151,3 +151,54 @@ class RulesSerializer(serializers.Serializer):
 
 class EstimateSerializer(serializers.Serializer):
     size = serializers.IntegerField()
+
+
+class DecideContextSerializer(ClientContextSerializer):
+    timezone = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, help_text="IANA name, e.g. Europe/Paris."
+    )
+    query = serializers.DictField(
+        child=serializers.CharField(max_length=500, allow_blank=True),
+        required=False,
+        help_text="The page's query parameters (e.g. UTM tags), if not already in url.",
+    )
+
+
+class DecideRequestSerializer(serializers.Serializer):
+    visitor_id = serializers.CharField(
+        required=False, allow_blank=True, help_text="The visitor token (or send X-Visitor-Id)."
+    )
+    context = DecideContextSerializer(required=False)
+    placements = serializers.ListField(
+        child=serializers.SlugField(max_length=80),
+        min_length=1,
+        max_length=50,
+        help_text="Slugs of personalized content wanted on this page.",
+    )
+    include_html = serializers.BooleanField(
+        default=False, help_text="Also render each chosen variant to HTML."
+    )
+
+
+class PlacementDecisionSerializer(serializers.Serializer):
+    decision_id = serializers.UUIDField(
+        help_text="Send it with click/conversion events (properties.decision_id)."
+    )
+    variant = serializers.CharField(allow_null=True, help_text="Null when the default is shown.")
+    variant_name = serializers.CharField(allow_blank=True)
+    segments = serializers.ListField(
+        child=serializers.CharField(), help_text="The segments that chose this variant."
+    )
+    content = serializers.ListField(
+        child=serializers.DictField(), help_text="StreamField blocks, as Wagtail's API shows them."
+    )
+    html = serializers.CharField(required=False, help_text="With include_html only.")
+
+
+class DecideResultSerializer(serializers.Serializer):
+    visitor_token = serializers.CharField(allow_null=True)
+    segments = serializers.ListField(child=serializers.CharField())
+    segment_key = serializers.CharField(
+        help_text="Compact key for caches: the same for every visitor in the same segments."
+    )
+    placements = serializers.DictField(child=PlacementDecisionSerializer())

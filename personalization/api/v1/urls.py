@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from . import segment_views, views
+from . import decide_views, segment_views, views
 
 urlpatterns = [
     path("events", views.EventsView.as_view(), name="events"),
@@ -10,6 +10,7 @@ urlpatterns = [
     path("visitors/<str:visitor_id>", views.VisitorView.as_view(), name="visitor"),
     path("visitors/<str:visitor_id>/export", views.VisitorExportView.as_view(), name="export"),
     path("visitors/<str:visitor_id>/traits", views.VisitorTraitsView.as_view(), name="traits"),
+    path("decide", decide_views.DecideView.as_view(), name="decide"),
     path("segments", segment_views.SegmentListView.as_view(), name="segments"),
     path("segments/estimate", segment_views.SegmentEstimateView.as_view(), name="segment-estimate"),
     path(

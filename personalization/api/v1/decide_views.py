@@ -1,0 +1,106 @@
+"""The decide endpoint: which variant of each placement a headless frontend should show."""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from ...context import build_visitor_context, versions
+from ...types import RequestContext
+from ...variants.services import decide, record_impressions, snippet_definitions
+from ...visitors import user_facts
+from . import serializers as s
+from .authentication import ApiKeyAuthentication, is_api_client
+from .identity import resolve_visitor, visitor_token
+from .segment_views import _timezone
+from .views import PersonalizationAPIView, _context_for
+
+
+def _with_query(context: RequestContext, query: dict[str, str]) -> RequestContext:
+    if not query:
+        return context
+    parts = urlsplit(context.url or "/")
+    extra = urlencode(query)
+    merged = f"{parts.query}&{extra}" if parts.query else extra
+    return dataclasses.replace(context, url=urlunsplit(parts._replace(query=merged))[:2000])
+
+
+class DecideView(PersonalizationAPIView):
+    """Variants for the placements of one page view, decided like a server-rendered page would.
+
+    Nothing is cached downstream (``private, no-store``); impressions are recorded in one write,
+    and only for visitors whose consent lets us keep analytics.
+    """
+
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+
+    @extend_schema(
+        request=s.DecideRequestSerializer,
+        responses={
+            200: s.DecideResultSerializer,
+            400: OpenApiResponse(description="Invalid body; the error names the field."),
+        },
+        summary="Choose the variant of each placement for a visitor",
+    )
+    def post(self, request):
+        data = self.validated(s.DecideRequestSerializer)
+        body_context = data.get("context", {})
+        timezone_name = _timezone(body_context.get("timezone", ""))
+        context = _with_query(_context_for(request, body_context), body_context.get("query", {}))
+        visitor_id = resolve_visitor(request, data.get("visitor_id"))
+        authenticated, groups = (
+            (False, frozenset()) if is_api_client(request) else user_facts(request._request)
+        )
+        version_pair = versions()
+        placements = list(dict.fromkeys(data["placements"]))
+        known = snippet_definitions(version_pair[1])
+        unknown = {
+            i: ["No personalized content with this slug."]
+            for i, slug in enumerate(placements)
+            if slug not in known
+        }
+        if unknown:
+            raise ValidationError({"placements": unknown})
+        visitor = build_visitor_context(
+            visitor_id,
+            context,
+            version_pair=version_pair,
+            timezone_name=timezone_name,
+            is_authenticated=authenticated,
+            user_groups=groups,
+        )
+        decisions = decide(placements, visitor, content_version=version_pair[1])
+        record_impressions(visitor, decisions)
+        render_context = {"request": request}
+        answer = {}
+        for decision in decisions:
+            content = decision.content
+            item = {
+                "decision_id": decision.decision_id,
+                "variant": decision.choice.variant_id,
+                "variant_name": decision.choice.rule.name if decision.choice.rule else "",
+                "segments": list(decision.choice.reason),
+                "content": (
+                    content.stream_block.get_api_representation(content, render_context)
+                    if content
+                    else []
+                ),
+            }
+            if data["include_html"]:
+                item["html"] = (
+                    content.render_as_block({"request": request._request}) if content else ""
+                )
+            answer[decision.placement] = item
+        return Response(
+            {
+                "visitor_token": visitor_token(visitor_id),
+                "segments": list(visitor.segments),
+                "segment_key": visitor.key,
+                "placements": answer,
+            }
+        )

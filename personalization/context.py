@@ -1,0 +1,197 @@
+"""One visitor context per request: who the visitor is, their segments, and the cache key.
+
+Template tags, StreamField blocks, the pages API and the decide API all read the same memoised
+``VisitorContext``, so rendering twenty personalized blocks costs what rendering one does: two
+cache round trips (definition versions, then the profile snapshot) and no query on a warm cache.
+
+The segment key is what shared caches vary on. It is an HMAC of the definition versions and the
+visitor's segment set, prefixed with a short version tag: compact, unforgeable, identical for
+every visitor in the same segments, and useless once a segment, variant or snippet changes
+(the version tag no longer matches, so the stale key is ignored rather than served from cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from .conf import get_setting
+from .consent.services import may_collect_events
+from .profiles.identity import parse_visitor_token
+from .segments.services import VERSION_KEY as SEGMENTS_VERSION_KEY
+from .segments.services import compiled_segments, visitor_segments, visitor_snapshot
+from .types import RequestContext
+from .visitor_cache import cache, version_tokens
+from .visitors import has_session_cookie, request_context, site_user, user_facts
+from .visitors import visitor_id_from_request as cookie_visitor_id
+
+CONTENT_VERSION_KEY = "personalization:content:version"
+
+
+@dataclass(frozen=True)
+class VisitorContext:
+    """What rendering needs to know about the visitor in this request; decided once, then no I/O."""
+
+    visitor_id: uuid.UUID | None
+    segments: tuple[str, ...]
+    key: str
+    now: datetime = field(default_factory=timezone.now)
+    preview: bool = False
+    collects_events: bool = False  # consent to record what the visitor was shown
+
+    def in_any(self, slugs) -> bool:
+        return any(slug in self.segments for slug in slugs)
+
+    def in_all(self, slugs) -> bool:
+        slugs = list(slugs)
+        return bool(slugs) and all(slug in self.segments for slug in slugs)
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+
+def versions() -> tuple[str, str]:
+    """(segment definitions version, content version): one cache round trip."""
+    segments_version, content_version = version_tokens(SEGMENTS_VERSION_KEY, CONTENT_VERSION_KEY)
+    return segments_version, content_version
+
+
+def bump_content_version() -> None:
+    """A snippet, variant or page changed: every segment key changes, so every shared-cache
+    copy keyed on an old one stops being served. No flush; old entries simply expire."""
+    from django.db import transaction
+
+    cache().set(CONTENT_VERSION_KEY, uuid.uuid4().hex, None)
+    transaction.on_commit(lambda: cache().set(CONTENT_VERSION_KEY, uuid.uuid4().hex, None))
+
+
+def _version_tag(segment_version: str, content_version: str) -> str:
+    digest = hashlib.blake2s(f"{segment_version}|{content_version}".encode(), digest_size=4)
+    return digest.hexdigest()
+
+
+def segment_key(segments, *, known: bool, version_pair: tuple[str, str]) -> str:
+    """The compact key for a segment set: ``<version tag>.<hmac>`` (25 characters).
+
+    ``known`` says whether the visitor has an id (has answered the consent banner), because
+    pages commonly differ on that too.
+    """
+    tag = _version_tag(*version_pair)
+    payload = f"{tag}|{int(known)}|{','.join(sorted(segments))}"
+    mac = salted_hmac("personalization.segment-key", payload, algorithm="sha256").hexdigest()
+    return f"{tag}.{mac[:16]}"
+
+
+def key_is_current(key: str, version_pair: tuple[str, str]) -> bool:
+    return key.partition(".")[0] == _version_tag(*version_pair)
+
+
+# -- the per-request context ------------------------------------------------------------------
+
+
+def request_versions(request: HttpRequest) -> tuple[str, str]:
+    cached = getattr(request, "_pz_versions", None)
+    if cached is None:
+        cached = request._pz_versions = versions()
+    return cached
+
+
+def visitor_id_for(request: HttpRequest) -> uuid.UUID | None:
+    """Login or cookie first; headless callers (e.g. a frontend calling the pages API from its
+    server) may name the visitor with a signed ``X-Visitor-Id`` header instead."""
+    visitor_id = cookie_visitor_id(request)
+    if visitor_id is None:
+        token = request.headers.get(get_setting("VISITOR_HEADER"))
+        if token:
+            visitor_id = parse_visitor_token(token)
+    return visitor_id
+
+
+def preview_segments(request: HttpRequest) -> tuple[str, ...] | None:
+    """Segments a staff member asked to see the page as, or None outside a preview.
+
+    Wagtail's preview modes set ``request._pz_preview_segments``; on the live site the
+    ``?pz_preview=slug,slug`` parameter does the same for users with the preview permission.
+    Unknown slugs are ignored. Only logged-in users can preview, so anonymous pages never vary
+    on the parameter.
+    """
+    chosen = getattr(request, "_pz_preview_segments", None)
+    if chosen is None:
+        raw = request.GET.get(get_setting("PREVIEW_PARAM"))
+        if raw is None or not has_session_cookie(request):
+            return None
+        user = site_user(request)
+        if user is None or not user.has_perm(get_setting("PREVIEW_PERMISSION")):
+            return None
+        chosen = [slug.strip() for slug in raw.split(",") if slug.strip()]
+    known = {segment.slug for segment in compiled_segments()}
+    return tuple(slug for slug in chosen if slug in known)
+
+
+def build_visitor_context(
+    visitor_id: uuid.UUID | None,
+    request: RequestContext,
+    *,
+    version_pair: tuple[str, str],
+    timezone_name: str = "",
+    is_authenticated: bool = False,
+    user_groups: frozenset[str] = frozenset(),
+) -> VisitorContext:
+    """The context for a visitor described by plain values (the decide API's path)."""
+    snapshot = visitor_snapshot(visitor_id)
+    segments = visitor_segments(
+        visitor_id,
+        request=request,
+        timezone_name=timezone_name,
+        is_authenticated=is_authenticated,
+        user_groups=user_groups,
+        version=version_pair[0],
+        snapshot=snapshot,
+    )
+    return VisitorContext(
+        visitor_id=visitor_id,
+        segments=tuple(segments),
+        key=segment_key(segments, known=visitor_id is not None, version_pair=version_pair),
+        collects_events=snapshot.exists
+        and may_collect_events(snapshot.consent, dnt=request.dnt, gpc=request.gpc),
+    )
+
+
+def visitor_context(request: HttpRequest | None) -> VisitorContext:
+    """The memoised context of this request (an anonymous, segment-less one without a request)."""
+    if request is None:
+        return VisitorContext(visitor_id=None, segments=(), key="")
+    request = getattr(request, "_request", request)  # DRF wraps the Django request
+    cached = getattr(request, "_pz_visitor_context", None)
+    if cached is not None:
+        return cached
+    version_pair = request_versions(request)
+    previewed = preview_segments(request)
+    if previewed is not None:
+        context = VisitorContext(
+            visitor_id=None,
+            segments=previewed,
+            key=segment_key(previewed, known=True, version_pair=version_pair),
+            preview=True,
+        )
+    else:
+        authenticated, groups = user_facts(request)
+        context = build_visitor_context(
+            visitor_id_for(request),
+            request_context(request),
+            version_pair=version_pair,
+            is_authenticated=authenticated,
+            user_groups=groups,
+        )
+    request._pz_visitor_context = context
+    return context
+
+
+def context_was_used(request: HttpRequest) -> VisitorContext | None:
+    return getattr(request, "_pz_visitor_context", None)
