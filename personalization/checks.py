@@ -76,4 +76,38 @@ def check_installation(app_configs, **kwargs):
                 id="personalization.W001",
             )
         )
+    problems.extend(_segment_key_middleware(middleware))
     return problems
+
+
+def _segment_key_middleware(middleware: list[str]) -> list:
+    """Where the segment-key middleware must sit for shared caches to key on segments."""
+    name = "personalization.middleware.SegmentKeyMiddleware"
+    if name not in middleware:
+        return [
+            Warning(
+                "SegmentKeyMiddleware is not installed: personalized pages cannot be cached "
+                "per segment combination.",
+                hint=f"Add '{name}' first in MIDDLEWARE (right after UpdateCacheMiddleware).",
+                id="personalization.W002",
+            )
+        ]
+    position = middleware.index(name)
+    must_follow = ["django.middleware.cache.UpdateCacheMiddleware"]
+    must_precede = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.cache.FetchFromCacheMiddleware",
+    ]
+    wrong = [m for m in must_follow if m in middleware and middleware.index(m) > position] + [
+        m for m in must_precede if m in middleware and middleware.index(m) < position
+    ]
+    if not wrong:
+        return []
+    return [
+        Error(
+            f"SegmentKeyMiddleware is in the wrong place relative to {', '.join(wrong)}.",
+            hint="Put it right after UpdateCacheMiddleware (or first), above SessionMiddleware "
+            "and FetchFromCacheMiddleware.",
+            id="personalization.E007",
+        )
+    ]

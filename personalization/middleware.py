@@ -76,7 +76,7 @@ class SegmentKeyMiddleware:
         if context.preview:
             patch_cache_control(response, private=True, no_store=True)
             return response
-        if has_session_cookie(request) or getattr(request, "_pz_private", False):
+        if has_session_cookie(request):
             patch_cache_control(response, private=True)
             return response
         request.META[meta] = context.key  # the key a cache middleware stores this copy under

@@ -57,6 +57,11 @@ def test_system_checks_catch_a_broken_installation(settings):
     assert "personalization.E001" in _check_ids(MIDDLEWARE=middleware)
     early = ["personalization.middleware.VisitorMiddleware", *middleware]
     assert "personalization.E002" in _check_ids(MIDDLEWARE=early)
+    assert "personalization.W002" in _check_ids(MIDDLEWARE=middleware)
+    key = "personalization.middleware.SegmentKeyMiddleware"
+    assert "personalization.E007" in _check_ids(
+        MIDDLEWARE=[*middleware[:3], key, *middleware[3:]]  # below SessionMiddleware
+    )
     assert "personalization.E003" in _check_ids(PERSONALIZATION_SNAPSHOT_CACHE_ALIAS="nope")
     backends = ["django.contrib.auth.backends.ModelBackend"]
     assert "personalization.E004" in _check_ids(AUTHENTICATION_BACKENDS=backends)

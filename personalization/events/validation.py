@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,6 +89,15 @@ def _check_value(path: str, value: Any, depth: int = 0) -> None:
     raise EventError(path, "Unsupported value type.")
 
 
+def _is_uuid(value: Any) -> bool:
+    """Clicks and conversions name the decision they follow, for attribution."""
+    try:
+        uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
 def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
     if value is None:
         value = {}
@@ -112,6 +122,8 @@ def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
         _check_value(f"properties.{name}", item, depth=1)
     if "value" in value and isinstance(value["value"], int | float) and value["value"] < 0:
         raise EventError("properties.value", "Must not be negative.")
+    if "decision_id" in value and not _is_uuid(value["decision_id"]):
+        raise EventError("properties.decision_id", "Must be a decision id (a UUID).")
     if "tags" in value and any(not isinstance(t, str) for t in value["tags"]):
         raise EventError("properties.tags", "Must be a list of strings.")
     size = len(json.dumps(value, separators=(",", ":")))

@@ -36,6 +36,19 @@ def validate_link(value: str) -> None:
         raise ValidationError("Use a path (/pricing/), an http(s) URL, mailto: or tel:.")
 
 
+class SegmentChoiceBlock(blocks.MultipleChoiceBlock):
+    """Segment slugs. Reading a stored value never looks up the choices (that would be a query
+    per block per page view); the choices are only listed when an editor opens the form."""
+
+    def to_python(self, value):
+        if value is None:
+            return []
+        return [str(v) for v in (value if isinstance(value, list | tuple) else [value])]
+
+    def get_searchable_content(self, value):
+        return []
+
+
 class CallToActionBlock(blocks.StructBlock):
     text = blocks.CharBlock(max_length=80)
     link = blocks.CharBlock(max_length=500, validators=[validate_link])
@@ -61,7 +74,7 @@ class VariantBlock(blocks.StructBlock):
     name = blocks.CharBlock(
         max_length=80, required=False, help_text="For editors and reports, e.g. 'Returning buyers'."
     )
-    segments = blocks.MultipleChoiceBlock(
+    segments = SegmentChoiceBlock(
         choices=segment_choices,
         required=False,
         help_text="Who sees this variant. Leave empty for everyone (e.g. a scheduled promotion).",

@@ -1,0 +1,156 @@
+"""POST /api/personalization/v1/decide: variants for headless frontends."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from personalization.events.models import Event
+from personalization.privacy.services import erase_visitor, export_visitor, purge_expired_data
+from personalization.variants.models import Impression, PersonalizedContent
+
+from ..conftest import IPHONE, Visitor
+from .conftest import FALLBACK_TEXT, MOBILE_VARIANT, VIP_TEXT, VIP_VARIANT
+
+pytestmark = pytest.mark.django_db
+
+DECIDE_URL = "/api/personalization/v1/decide"
+
+
+def decide(visitor: Visitor, body: dict, **headers):
+    if visitor.token:
+        headers.setdefault("HTTP_X_VISITOR_ID", visitor.token)
+    return visitor.client.post(
+        DECIDE_URL, json.dumps(body), content_type="application/json", **headers
+    )
+
+
+@pytest.fixture
+def cta(segments) -> PersonalizedContent:
+    return PersonalizedContent.objects.create(
+        name="CTA", slug="cta", fallback=[{"type": "paragraph", "value": "<p>Sign up</p>"}]
+    )
+
+
+def test_decide_answers_each_placement_with_one_variant(banner, cta, vip):
+    response = decide(vip, {"placements": ["banner", "cta"], "include_html": True})
+    assert response.status_code == 200, response.content
+    assert response.headers["Cache-Control"] == "private, no-store"
+    body = response.json()
+    assert body["segments"] == ["vip"]
+    assert body["segment_key"]
+    hero = body["placements"]["banner"]
+    assert hero["variant"] == VIP_VARIANT
+    assert hero["segments"] == ["vip"]
+    assert [b["value"] for b in hero["content"]] == [VIP_TEXT]
+    assert VIP_TEXT in hero["html"]
+    assert body["placements"]["cta"]["variant"] is None
+    assert body["placements"]["cta"]["content"][0]["type"] == "paragraph"
+    assert FALLBACK_TEXT not in response.content.decode()
+
+
+def test_api_clients_relay_the_visitors_context(banner, api_key):
+    server = Visitor()
+    body = {"placements": ["banner"], "context": {"user_agent": IPHONE, "url": "https://x.test/"}}
+    response = decide(server, body, HTTP_AUTHORIZATION=api_key)
+    assert response.json()["placements"]["banner"]["variant"] == MOBILE_VARIANT
+    assert response.json()["visitor_token"] is None
+
+
+def test_impressions_are_recorded_in_one_write_with_consent_only(banner, cta, vip, phone):
+    decide(vip, {"placements": ["banner", "cta"]})  # warm caches
+    with CaptureQueriesContext(connection) as queries:
+        body = decide(vip, {"placements": ["banner", "cta"]}).json()
+    inserts = [q for q in queries.captured_queries if "INSERT" in q["sql"]]
+    assert len(inserts) == 1
+    assert len(queries) <= 2, [q["sql"] for q in queries.captured_queries]
+    decided = {str(i.decision_id): i for i in Impression.objects.filter(visitor_id=vip.id)}
+    mine = decided[body["placements"]["banner"]["decision_id"]]
+    assert (mine.placement, mine.variant_id, mine.segments) == ("banner", VIP_VARIANT, ["vip"])
+    assert decided[body["placements"]["cta"]["decision_id"]].variant_id == ""
+
+    decide(phone, {"placements": ["banner"]})  # no consent, no id: nothing stored
+    assert Impression.objects.exclude(visitor_id=vip.id).count() == 0
+
+
+def test_clicks_carry_the_decision_id(banner, vip):
+    decision = decide(vip, {"placements": ["banner"]}).json()["placements"]["banner"]
+    response = vip.send(
+        {"type": "click", "properties": {"decision_id": decision["decision_id"], "target": "cta"}}
+    )
+    assert response.status_code == 202, response.content
+    click = Event.objects.get(visitor_id=vip.id, type="click")
+    impression = Impression.objects.get(decision_id=click.properties["decision_id"])
+    assert impression.variant_id == VIP_VARIANT
+
+    bad = vip.send({"type": "click", "properties": {"decision_id": "nope"}})
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["field"] == "events[0].properties.decision_id"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "placements"),
+        ({"placements": []}, "placements"),
+        ({"placements": ["banner", "nope"]}, "placements"),
+        ({"placements": ["bad slug!"]}, "placements"),
+        ({"placements": ["banner"], "context": {"timezone": "Mars/Olympus"}}, "timezone"),
+        ({"placements": ["banner"], "context": {"country": "France"}}, "context"),
+        ({"placements": ["banner"], "include_html": "maybe"}, "include_html"),
+        ({"placements": "banner"}, "placements"),
+    ],
+)
+def test_bad_bodies_are_400s_naming_the_field(banner, regular, body, field):
+    response = decide(regular, body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+
+
+def test_unknown_placement_names_its_index(banner, regular):
+    response = decide(regular, {"placements": ["banner", "nope"]})
+    assert response.json() == {"placements": {"1": ["No personalized content with this slug."]}}
+
+
+def test_forged_visitor_token_is_rejected(banner):
+    stranger = Visitor()
+    response = decide(stranger, {"placements": ["banner"], "visitor_id": f"{uuid.uuid4()}:x"})
+    assert response.status_code == 400
+    assert "visitor_id" in response.json()
+
+
+def test_editing_a_snippet_is_seen_at_once(banner, regular):
+    assert (
+        decide(regular, {"placements": ["banner"]}).json()["placements"]["banner"]["content"][0][
+            "value"
+        ]
+        == FALLBACK_TEXT
+    )
+    banner.fallback = [{"type": "heading", "value": "CHANGED"}]
+    banner.save()
+    answer = decide(regular, {"placements": ["banner"]}).json()
+    assert answer["placements"]["banner"]["content"][0]["value"] == "CHANGED"
+
+
+def test_impressions_are_exported_erased_and_expire(banner, vip, settings):
+    decide(vip, {"placements": ["banner"]})
+    exported = export_visitor(vip.id)["tables"]["personalization.Impression"]
+    assert [row["placement"] for row in exported] == ["banner"]
+
+    settings.PERSONALIZATION_IMPRESSION_RETENTION_DAYS = 30
+    Impression.objects.update(created_at=timezone.now() - timedelta(days=31))
+    decide(vip, {"placements": ["banner"]})
+    assert purge_expired_data()["impression"] == 1
+    assert Impression.objects.filter(visitor_id=vip.id).count() == 1
+
+    erase_visitor(vip.id)
+    assert not Impression.objects.filter(visitor_id=vip.id).exists()
+
+    decide(vip, {"placements": ["banner"]})  # the erased visitor's token no longer has consent
+    assert not Impression.objects.exists()
