@@ -10,7 +10,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ...context import build_visitor_context, versions
+from ...context import build_visitor_context, request_versions
 from ...types import RequestContext
 from ...variants.services import decide, record_impressions, snippet_definitions
 from ...visitors import user_facts
@@ -56,12 +56,12 @@ class DecideView(PersonalizationAPIView):
         authenticated, groups = (
             (False, frozenset()) if is_api_client(request) else user_facts(request._request)
         )
-        version_pair = versions()
+        version_pair = request_versions(request._request)
         placements = list(dict.fromkeys(data["placements"]))
         known = snippet_definitions(version_pair[1])
         unknown = {
             i: ["No personalized content with this slug."]
-            for i, slug in enumerate(placements)
+            for i, slug in enumerate(data["placements"])
             if slug not in known
         }
         if unknown:
