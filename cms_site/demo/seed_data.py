@@ -740,3 +740,316 @@ SEGMENTS = [
         {"type": "time_of_day", "params": {"from": "22:00", "to": "06:00"}},
     ),
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# Personalized content: what each seeded segment sees
+# --------------------------------------------------------------------------------------------
+#
+# Content is a list of (block type, value) pairs of the plugin's VariantContentBlock: heading,
+# paragraph (rich text), call_to_action ({text, link, style}). Variants are tried in order and
+# the first whose segments match wins, so the most specific audience comes first. "newcomers"
+# and "night-owls" get no variant of their own: a first-time visitor without consent is a
+# newcomer, and they should see the default content.
+
+
+def _content(heading: str, paragraph: str, *ctas: tuple[str, str, str]) -> list[tuple[str, object]]:
+    """A heading, one paragraph and call-to-action buttons given as (text, link, style)."""
+    blocks: list[tuple[str, object]] = [("heading", heading), ("paragraph", f"<p>{paragraph}</p>")]
+    blocks += [("call_to_action", {"text": t, "link": link, "style": s}) for t, link, s in ctas]
+    return blocks
+
+
+def _variant(name: str, segments: list[str], content: list, match: str = "any") -> dict:
+    return {"name": name, "segments": segments, "match": match, "content": content}
+
+
+# Personalized snippets, shown by ``{% personalized_snippet "slug" %}`` in the templates.
+PERSONALIZED_CONTENT: list[dict] = [
+    {
+        "slug": "welcome-banner",
+        "name": "Welcome banner",
+        "description": "The banner above every page of the site (templates/base.html).",
+        "variants": [
+            _variant(
+                "Customers",
+                ["big-spenders"],
+                _content(
+                    "Thanks for building with Northwind",
+                    "As a customer you can add the AI assistant to every seat in your workspace, "
+                    "and your first month is on us.",
+                    ("Add the AI assistant", "/products/ai-assistant-add-on/", "primary"),
+                ),
+            ),
+            _variant(
+                "Security reviewers",
+                ["security-buyers"],
+                _content(
+                    "Security review coming up?",
+                    "Our SOC 2 Type II report, data residency in Frankfurt and customer-managed "
+                    "keys are ready for your questionnaire.",
+                    ("Get the SOC 2 report", "/articles/soc2-type-ii-report-available/", "primary"),
+                    ("Enterprise plan", "/products/enterprise-plan/", "secondary"),
+                ),
+            ),
+            _variant(
+                "Founders",
+                ["startup-founders"],
+                _content(
+                    "A year of the Team plan, free for startups",
+                    "Companies under three years old with less than five million in funding can "
+                    "apply to the Northwind startup programme.",
+                    ("Apply to the programme", "/articles/startup-programme-2025/", "primary"),
+                ),
+            ),
+            _variant(
+                "AI readers",
+                ["ai-curious"],
+                _content(
+                    "Ask your telemetry a question",
+                    "The Northwind AI assistant turns plain-language questions into queries you "
+                    "can read, edit and run.",
+                    (
+                        "Meet the AI assistant",
+                        "/articles/introducing-northwind-ai-assistant/",
+                        "primary",
+                    ),
+                ),
+            ),
+            _variant(
+                "On a phone",
+                ["mobile-now"],
+                _content(
+                    "Five minutes on your phone, a better first week",
+                    "Our onboarding checklist fits on one screen: seven small steps from an empty "
+                    "workspace to a dashboard your team will use.",
+                    ("Read the checklist", "/articles/onboarding-checklist-first-week/", "primary"),
+                ),
+            ),
+        ],
+        "fallback": _content(
+            "Observability without the per-seat bill",
+            "Unlimited seats on every plan, usage-based pricing and a free tier of 5 GB a month.",
+            ("Compare plans", "/products/?category=software", "primary"),
+            ("Read the guides", "/articles/?category=guides", "secondary"),
+        ),
+    },
+    {
+        "slug": "pricing-cta",
+        "name": "Pricing call to action",
+        "description": "Below the price on every product page (templates/demo/product_page.html).",
+        "variants": [
+            _variant(
+                "Customers",
+                ["big-spenders"],
+                _content(
+                    "Adding to your plan?",
+                    "Customers on an annual contract get add-ons at their contracted discount. "
+                    "Your customer success manager can put this on your next invoice.",
+                    ("Email your account team", "mailto:success@example.com", "primary"),
+                ),
+            ),
+            _variant(
+                "Security reviewers",
+                ["security-buyers"],
+                _content(
+                    "Need it through a security review?",
+                    "Get our SOC 2 Type II report and a completed standard questionnaire before "
+                    "you talk to sales, or have our team review your architecture.",
+                    ("Get the SOC 2 report", "/articles/soc2-type-ii-report-available/", "primary"),
+                    (
+                        "Security architecture review",
+                        "/products/security-architecture-review/",
+                        "secondary",
+                    ),
+                ),
+            ),
+            _variant(
+                "Founders",
+                ["startup-founders"],
+                _content(
+                    "Startup? Don't pay list price",
+                    "The startup programme includes twelve months of the Team plan and 50 GB of "
+                    "monthly ingest at no cost.",
+                    ("Apply to the programme", "/articles/startup-programme-2025/", "primary"),
+                    ("Starter plan", "/products/starter-plan/", "secondary"),
+                ),
+            ),
+            _variant(
+                "On a phone",
+                ["mobile-now"],
+                _content(
+                    "Pricing in one line",
+                    "Free up to 5 GB a month, then from €29. Unlimited seats on every plan.",
+                    ("Compare plans", "/products/?category=software", "primary"),
+                ),
+            ),
+        ],
+        "fallback": _content(
+            "Try it free for 14 days",
+            "No credit card, unlimited seats, and your data stays yours. Cancel any time.",
+            ("Start with the Starter plan", "/products/starter-plan/", "primary"),
+            ("Enterprise plan", "/products/enterprise-plan/", "secondary"),
+        ),
+    },
+]
+
+# ``personalized`` blocks added to page bodies, by page slug ("home" is the home page). The home
+# page's block follows its introduction; an article's closes the article.
+PERSONALIZED_BLOCKS: dict[str, dict] = {
+    "home": {
+        "variants": [
+            _variant(
+                "Security reviewers",
+                ["security-buyers"],
+                _content(
+                    "Start with access control",
+                    "Connect your identity provider, let SCIM manage who has access, and keep "
+                    "every change in an immutable audit log. Most teams finish in an afternoon.",
+                    ("Set up SSO and SCIM", "/articles/sso-and-scim-setup/", "primary"),
+                ),
+            ),
+            _variant(
+                "Founders",
+                ["startup-founders"],
+                _content(
+                    "Start small, grow without a price shock",
+                    "The Starter plan covers 20 GB of monthly ingest for €29. When you outgrow "
+                    "it you pay for data, never for the people looking at it.",
+                    ("See the Starter plan", "/products/starter-plan/", "primary"),
+                ),
+            ),
+            _variant(
+                "AI readers",
+                ["ai-curious"],
+                _content(
+                    "Start with fewer, better alerts",
+                    "AI triage groups related alerts into one incident with a suggested cause. "
+                    "MediSync cut its pages by 60% in a quarter.",
+                    (
+                        "Read the MediSync story",
+                        "/articles/case-study-medisync-ai-triage/",
+                        "primary",
+                    ),
+                ),
+            ),
+        ],
+        "fallback": _content(
+            "Start with one service",
+            "Connect the service you care about most, build one dashboard that answers a real "
+            "question, and add the rest when that one earns its keep.",
+            (
+                "Your first week, step by step",
+                "/articles/onboarding-checklist-first-week/",
+                "primary",
+            ),
+        ),
+    },
+    "announcing-usage-based-pricing": {
+        "variants": [
+            _variant(
+                "Customers",
+                ["big-spenders"],
+                _content(
+                    "What this means for your contract",
+                    "Your annual contract keeps its terms until renewal. Ask your customer "
+                    "success manager for a usage forecast under the new model first.",
+                    ("Keep ingest costs down", "/articles/cost-control-for-log-ingest/", "primary"),
+                ),
+            ),
+            _variant(
+                "Founders",
+                ["startup-founders"],
+                _content(
+                    "Early-stage? It gets better",
+                    "On top of usage-based pricing, the startup programme gives eligible "
+                    "companies twelve months of the Team plan free.",
+                    ("Apply to the programme", "/articles/startup-programme-2025/", "primary"),
+                ),
+            ),
+        ],
+        "fallback": _content(
+            "What would you pay?",
+            "Most teams we modelled pay between 10% and 30% less. Compare the plans, or read how "
+            "Globex cut its bill by a third.",
+            ("Compare plans", "/products/?category=software", "primary"),
+            ("The Globex story", "/articles/case-study-globex-cost-savings/", "secondary"),
+        ),
+    },
+    "soc2-type-ii-report-available": {
+        "variants": [
+            _variant(
+                "Security reviewers",
+                ["security-buyers"],
+                _content(
+                    "Going through vendor review?",
+                    "Our security engineers will review your logging and detection coverage "
+                    "against your threat model and write up a prioritised plan.",
+                    (
+                        "Book an architecture review",
+                        "/products/security-architecture-review/",
+                        "primary",
+                    ),
+                ),
+            ),
+            _variant(
+                "Founders",
+                ["startup-founders"],
+                _content(
+                    "Selling to enterprises yourself?",
+                    "Your first security questionnaire is coming. Read why security belongs in "
+                    "the product, not on a checklist.",
+                    (
+                        "Security is a product feature",
+                        "/articles/opinion-security-is-a-product-feature/",
+                        "primary",
+                    ),
+                ),
+            ),
+        ],
+        "fallback": _content(
+            "Security you can switch on today",
+            "SSO and SCIM provisioning are included in every plan. Setting them up takes less "
+            "than an hour.",
+            ("Set up SSO and SCIM", "/articles/sso-and-scim-setup/", "primary"),
+        ),
+    },
+    "introducing-northwind-ai-assistant": {
+        "variants": [
+            _variant(
+                "Customers",
+                ["big-spenders"],
+                _content(
+                    "Try it in your workspace",
+                    "The AI assistant add-on covers every user in the workspace, and customers "
+                    "get the first month free.",
+                    ("AI assistant add-on", "/products/ai-assistant-add-on/", "primary"),
+                ),
+            ),
+            _variant(
+                "AI readers",
+                ["ai-curious"],
+                _content(
+                    "Go deeper in a day",
+                    "Our live workshop covers anomaly detection, alert triage and using language "
+                    "models safely in incident response.",
+                    (
+                        "Applied AI for operations",
+                        "/products/applied-ai-for-operations-workshop/",
+                        "primary",
+                    ),
+                ),
+            ),
+        ],
+        "fallback": _content(
+            "Where AI helps, and where it doesn't",
+            "Gathering context during an incident, yes. Deciding what to do, no. Our take on AI "
+            "for on-call teams.",
+            (
+                "AI won't replace your on-call engineer",
+                "/articles/opinion-ai-will-not-replace-on-call/",
+                "primary",
+            ),
+        ),
+    },
+}

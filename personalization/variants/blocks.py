@@ -64,7 +64,9 @@ class CallToActionBlock(blocks.StructBlock):
 class VariantContentBlock(blocks.StreamBlock):
     """What a variant shows. Sites with their own blocks use ``PersonalizedBlock.for_content``."""
 
-    heading = blocks.CharBlock(max_length=200, form_classname="title")
+    heading = blocks.CharBlock(
+        max_length=200, form_classname="title", template="personalization/blocks/heading.html"
+    )
     paragraph = blocks.RichTextBlock(features=["bold", "italic", "link", "ol", "ul"])
     image = ImageChooserBlock()
     call_to_action = CallToActionBlock()

@@ -1,13 +1,17 @@
-"""Seed the demo site: pages, an admin user, editor groups and synthetic visitors.
+"""Seed the demo site: pages, personalized content, an admin user, editor groups and synthetic
+visitors.
 
-Idempotent for content: pages are found by slug and only missing ones are created, so running
-it twice creates nothing new. Visitors are generated from behavioural archetypes and fed through
-the personalization app's own services (consent, then one ``ingest_events`` call per visit),
-exactly as real traffic would be. With ``--seed`` the visitors are reproducible too: the same
-seed yields the same visitor ids and client event ids, which ingestion deduplicates.
+Idempotent for content: pages and personalized snippets are found by slug and only missing ones
+are created, so running it twice creates nothing new. Pages seeded by an older version of this
+command get their ``personalized`` block added (as a new published revision) once.
+
+Visitors are generated from behavioural archetypes and fed through the personalization app's
+own services (consent, then one ``ingest_events`` call per visit), exactly as real traffic
+would be. With ``--seed`` the visitors are reproducible too: the same seed yields the same
+visitor ids and client event ids, which ingestion deduplicates.
 
     manage.py seed_demo                      # pages, users, 2000 visitors
-    manage.py seed_demo --no-visitors        # pages and users only
+    manage.py seed_demo --no-visitors        # pages, personalized content and users only
     manage.py seed_demo --visitors 300 --seed 42
 """
 
@@ -38,6 +42,9 @@ from cms_site.demo.models import (
 )
 
 WELCOME_TITLE = "Welcome to your new Wagtail site!"
+# Block ids of seeded content are derived from where the block lives, so they are the same on
+# every machine and every run: variant ids are what impressions and the decide API report.
+SEED_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://demo.example.com/seed_demo")
 GROUPS = (
     "Personalization editors",
     "Personalization analysts",
@@ -411,6 +418,59 @@ def catalogue_entry(page, kind: str) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
+# Personalized content: seed_data definitions as raw StreamField JSON
+# --------------------------------------------------------------------------------------------
+
+
+def seed_id(*path: object) -> str:
+    return str(uuid.uuid5(SEED_NAMESPACE, "/".join(str(part) for part in path)))
+
+
+def raw_stream(items: list[tuple[str, object]], *path: object) -> list[dict]:
+    """(block type, value) pairs as a StreamField's stored JSON, with stable ids."""
+    return [
+        {"type": block_type, "value": value, "id": seed_id(*path, i)}
+        for i, (block_type, value) in enumerate(items)
+    ]
+
+
+def raw_variant(variant: dict, *path: object) -> dict:
+    """A ``VariantBlock`` value as stored JSON."""
+    return {
+        "name": variant["name"],
+        "segments": list(variant["segments"]),
+        "match": variant.get("match", "any"),
+        "start": None,
+        "end": None,
+        "content": raw_stream(variant["content"], *path, "content"),
+    }
+
+
+def raw_personalized_block(data: dict, owner: str) -> dict:
+    """A ``personalized`` body block: a ``PersonalizedBlock`` (a StructBlock whose ``variants``
+    is a ListBlock, stored as ``{"type": "item", "value": ..., "id": ...}`` items)."""
+    return {
+        "type": "personalized",
+        "id": seed_id(owner, "personalized"),
+        "value": {
+            "variants": [
+                {
+                    "type": "item",
+                    "value": raw_variant(variant, owner, variant["name"]),
+                    "id": seed_id(owner, variant["name"]),
+                }
+                for variant in data["variants"]
+            ],
+            "fallback": raw_stream(data["fallback"], owner, "fallback"),
+        },
+    }
+
+
+def has_personalized_block(page) -> bool:
+    return any(block.block_type == "personalized" for block in page.body)
+
+
+# --------------------------------------------------------------------------------------------
 # Command
 # --------------------------------------------------------------------------------------------
 
@@ -432,8 +492,10 @@ class Command(BaseCommand):
             raise CommandError("--visitors must be zero or more.")
         rng = random.Random(seed)
         self.created_pages = 0
+        self.personalized_blocks_added = 0
         with transaction.atomic():
             home = self.seed_pages()
+            snippets = self.seed_personalized_content()
         self.seed_users()
         stats = SeedStats()
         if not no_visitors and visitors:
@@ -444,6 +506,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  articles:         {ArticlePage.objects.live().count()}")
         self.stdout.write(f"  products:         {ProductPage.objects.live().count()}")
         self.stdout.write(f"  home page:        {home.title} (id {home.pk})")
+        self.stdout.write(
+            f"  personalized:     {snippets} snippets created, "
+            f"{self.personalized_blocks_added} page blocks added"
+        )
         if not no_visitors and visitors:
             self.stdout.write(
                 f"  visitors:         {stats.visitors} ({stats.consented} with analytics consent)"
@@ -501,7 +567,8 @@ class Command(BaseCommand):
                 title=data["title"],
                 slug="home",
                 intro=data["intro"],
-                body=[{"type": t, "value": v} for t, v in data["body"]],
+                body=[{"type": t, "value": v} for t, v in data["body"]]
+                + self.personalized_body("home"),
             )
             root.add_child(instance=home)
             self.publish(home)
@@ -542,6 +609,7 @@ class Command(BaseCommand):
                 body.append({"type": "paragraph", "value": f"<p>{paragraph}</p>"})
             if item.get("quote"):
                 body.insert(2, {"type": "quote", "value": item["quote"]})
+            body += self.personalized_body(item["slug"])
             page = ArticlePage(
                 title=item["title"],
                 slug=item["slug"],
@@ -571,7 +639,64 @@ class Command(BaseCommand):
             page.tags.add(*item["tags"])
             product_index.add_child(instance=page)
             self.publish(page)
+        self.add_missing_personalized_blocks(home)
         return home
+
+    def personalized_body(self, slug: str) -> list[dict]:
+        """The page's seeded ``personalized`` block, if seed_data defines one for it."""
+        data = seed_data.PERSONALIZED_BLOCKS.get(slug)
+        return [raw_personalized_block(data, slug)] if data else []
+
+    def add_missing_personalized_blocks(self, home: HomePage) -> None:
+        """Pages seeded before personalized blocks existed get theirs, once, as a new revision.
+        Pages with an unpublished draft are left alone rather than publishing an editor's work."""
+        for slug in seed_data.PERSONALIZED_BLOCKS:
+            page = home if slug == "home" else ArticlePage.objects.filter(slug=slug).first()
+            if page is None or has_personalized_block(page):
+                continue
+            if page.has_unpublished_changes:
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"Not adding a personalized block to '{page.title}': "
+                        "it has unpublished changes."
+                    )
+                )
+                continue
+            page.body = list(page.body.raw_data) + self.personalized_body(slug)
+            page.save_revision().publish()
+            self.personalized_blocks_added += 1
+            self.stdout.write(f"Added a personalized block to '{page.title}'.")
+
+    # -- personalized snippets -------------------------------------------------------------
+
+    def seed_personalized_content(self) -> int:
+        """The snippets the templates show (``{% personalized_snippet "slug" %}``); existing
+        ones are left as editors made them."""
+        from personalization.variants.models import PersonalizedContent
+
+        created = 0
+        existing = set(PersonalizedContent.objects.values_list("slug", flat=True))
+        for data in seed_data.PERSONALIZED_CONTENT:
+            if data["slug"] in existing:
+                continue
+            slug = data["slug"]
+            PersonalizedContent.objects.create(
+                name=data["name"],
+                slug=slug,
+                description=data["description"],
+                variants=[
+                    {
+                        "type": "variant",
+                        "value": raw_variant(variant, slug, variant["name"]),
+                        "id": seed_id(slug, variant["name"]),
+                    }
+                    for variant in data["variants"]
+                ],
+                fallback=raw_stream(data["fallback"], slug, "fallback"),
+            )
+            created += 1
+            self.stdout.write(f"Created personalized content '{data['name']}'.")
+        return created
 
     def index_page(self, home: HomePage, model, data: dict):
         page = model.objects.child_of(home).filter(slug=data["slug"]).first()
