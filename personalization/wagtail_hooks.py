@@ -1,6 +1,8 @@
 """Wagtail hook registrations only; the work lives in the modules they name."""
 
-from django.urls import path, reverse
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.viewsets.base import ViewSetGroup
@@ -74,4 +76,22 @@ def privacy_menu_item():
         icon_name="lock",
         order=900,
         permission=EXPORT_PERM,
+    )
+
+
+@hooks.register("insert_editor_js")
+def variant_reach_assets():
+    """Reach estimates under each variant in page and snippet editors (``variant_reach.js``).
+
+    The endpoint's URL travels on the script tag; without the API mounted there is nothing to ask.
+    """
+    try:
+        url = reverse("personalization_api:variant-reach")
+    except NoReverseMatch:
+        return ""
+    return format_html(
+        '<link rel="stylesheet" href="{}"><script src="{}" data-reach-url="{}"></script>',
+        static("personalization/variant_reach.css"),
+        static("personalization/variant_reach.js"),
+        url,
     )

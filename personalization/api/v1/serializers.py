@@ -202,3 +202,33 @@ class DecideResultSerializer(serializers.Serializer):
         help_text="Compact key for caches: the same for every visitor in the same segments."
     )
     placements = serializers.DictField(child=PlacementDecisionSerializer())
+
+
+class ReachVariantSerializer(serializers.Serializer):
+    segments = serializers.ListField(
+        child=serializers.SlugField(max_length=80),
+        required=False,
+        default=list,
+        max_length=100,
+        help_text="Segment slugs; empty means everyone.",
+    )
+    match = serializers.ChoiceField(choices=["any", "all"], default="any")
+
+
+class ReachSerializer(serializers.Serializer):
+    variants = ReachVariantSerializer(
+        many=True,
+        max_length=50,
+        help_text="At most 50, in editor order: the first variant that matches wins.",
+    )
+
+
+class ReachCountSerializer(serializers.Serializer):
+    reach = serializers.IntegerField(help_text="Stored profiles that would see it.")
+    share = serializers.FloatField(help_text="Of all stored profiles, 0 to 1.")
+
+
+class ReachResultSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Stored profiles.")
+    variants = ReachCountSerializer(many=True)
+    fallback = ReachCountSerializer(help_text="Profiles no variant takes: the default content.")
