@@ -66,8 +66,8 @@ def track_page_view(request: HttpRequest, page) -> None:
     """
     if not get_setting("TRACK_PAGE_VIEWS") or request.method != "GET":
         return
-    if getattr(request, "is_preview", False):
-        return
+    if getattr(request, "is_preview", False) or get_setting("PREVIEW_PARAM") in request.GET:
+        return  # Wagtail previews, and staff viewing the live page as a segment
     context = request_context(request)
     if context.is_bot:
         return

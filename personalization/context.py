@@ -158,8 +158,7 @@ def build_visitor_context(
         visitor_id=visitor_id,
         segments=tuple(segments),
         key=segment_key(segments, known=visitor_id is not None, version_pair=version_pair),
-        collects_events=snapshot.exists
-        and may_collect_events(snapshot.consent, dnt=request.dnt, gpc=request.gpc),
+        collects_events=may_collect_events(snapshot.consent, dnt=request.dnt, gpc=request.gpc),
     )
 
 

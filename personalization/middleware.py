@@ -49,8 +49,10 @@ class SegmentKeyMiddleware:
       Stale keys (a segment, variant or page changed since) and logged-in requests (they carry
       a session cookie) are dropped, so they miss the cache and get a fresh page.
     * On the way out, a response that used the visitor's segments gets ``Vary`` on that header
-      instead of on ``Cookie``, the key as a response header, and the key cookie (with an
-      absolute expiry, so copies replayed from a cache never extend it).
+      instead of on ``Cookie`` and the key as a response header. A visitor who did not present
+      the right key gets it as a cookie, on a private response: shared copies are only made from
+      requests that carried their key, so none of them carries a Set-Cookie, and a key lives at
+      most ``SEGMENT_KEY_MAX_AGE`` seconds after it was last computed.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -82,7 +84,10 @@ class SegmentKeyMiddleware:
         request.META[meta] = context.key  # the key a cache middleware stores this copy under
         patch_vary_headers(response, [header])
         response[header] = context.key
-        if request.COOKIES.get(cookie) != context.key:
+        if incoming != context.key:
+            # Only a response to a request that already carried the right key may be shared, so
+            # no stored copy ever carries a Set-Cookie (which would extend other visitors' keys).
+            patch_cache_control(response, private=True)
             max_age = get_setting("SEGMENT_KEY_MAX_AGE")
             response.set_cookie(
                 cookie,

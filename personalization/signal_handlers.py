@@ -11,7 +11,8 @@ from wagtail.signals import page_published, page_unpublished
 from .conf import get_setting
 from .context import bump_content_version
 from .profiles.identity import link_user, parse_visitor_token
-from .segments.services import forget_memberships, update_visitor_memberships
+from .segments.models import Segment
+from .segments.services import bump_definitions, forget_memberships, update_visitor_memberships
 from .signals import profile_changed, profiles_merged, segment_entered, segment_left
 from .tasks import segment_webhook
 from .variants.models import PersonalizedContent
@@ -66,3 +67,9 @@ def forget_profile_on_logout(sender, request, user, **kwargs):
 def invalidate_content(sender, **kwargs):
     """New content means new segment keys: cached copies of old pages are no longer served."""
     bump_content_version()
+
+
+@receiver(post_delete, sender=Segment, dispatch_uid="personalization.segment_deleted")
+def invalidate_segments(sender, **kwargs):
+    """A deleted segment changes every visitor's set (``save_segment`` covers edits)."""
+    bump_definitions()

@@ -16,6 +16,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from ..consent.purposes import PERSONALIZATION
+from ..consent.services import effective_consent
 from ..profiles.models import VisitorProfile
 from ..profiles.snapshot import ProfileSnapshot, build_snapshot, get_snapshot
 from ..signals import segment_entered, segment_left
@@ -209,6 +211,14 @@ def visitor_snapshot(visitor_id: uuid.UUID | None) -> ProfileSnapshot:
     return get_snapshot(visitor_id) if visitor_id else ProfileSnapshot(visitor_id=uuid.UUID(int=0))
 
 
+def may_personalize(snapshot: ProfileSnapshot, request: RequestContext | None) -> bool:
+    """Whether the stored profile may shape what this visitor sees."""
+    if not snapshot.exists:
+        return False
+    dnt, gpc = (request.dnt, request.gpc) if request is not None else (False, False)
+    return effective_consent(snapshot.consent, dnt=dnt, gpc=gpc)[PERSONALIZATION]
+
+
 def visitor_segments(
     visitor_id: uuid.UUID | None,
     *,
@@ -227,6 +237,9 @@ def visitor_segments(
     segments = compiled_segments(version)
     if snapshot is None:
         snapshot = visitor_snapshot(visitor_id)
+    if not may_personalize(snapshot, request):
+        # Without personalization consent (or with DNT/GPC) only what this request says counts.
+        snapshot = ProfileSnapshot(visitor_id=uuid.UUID(int=0))
     static_ids = [s.id for s in segments if s.kind == Segment.Kind.STATIC]
     static_members = {}
     if static_ids and snapshot.exists:

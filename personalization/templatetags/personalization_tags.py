@@ -177,6 +177,10 @@ class IfSegmentNode(template.Node):
     def render(self, context):
         slugs = [s for expr in self.slugs for s in _slugs(expr.resolve(context))]
         match = self.match.resolve(context) if self.match is not None else ANY
+        if match not in (ANY, ALL):
+            raise template.TemplateSyntaxError(
+                f'if_segment match must be "any" or "all", not {match!r}'
+            )
         visitor = _context_of(context)
         hit = visitor.in_all(slugs) if match == ALL else visitor.in_any(slugs)
         if hit:

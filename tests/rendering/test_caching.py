@@ -36,11 +36,17 @@ def get_key(visitor: Visitor, url: str) -> str:
 def test_one_cached_copy_per_segment_combination(
     page_cache, article, home, vip, phone, segments, django_assert_num_queries
 ):
+    # The visitor's first response hands them their key, privately; the next one, to a request
+    # that carries the key, is the copy the cache keeps (and it sets no cookie).
+    keyless = vip.client.get(article.url)
+    assert "private" in keyless.headers["Cache-Control"] and "pz_seg" in keyless.cookies
     first = vip.client.get(article.url)
     assert VIP_TEXT in first.content.decode()
+    assert "private" not in first.headers.get("Cache-Control", "") and not first.cookies
     assert first.headers["Vary"].split(", ").count("X-Personalization-Key") == 1
     assert "Cookie" not in first.headers["Vary"]
 
+    phone.client.get(article.url)
     other = phone.client.get(article.url)
     assert MOBILE_TEXT in other.content.decode() and VIP_TEXT not in other.content.decode()
     assert other.headers["X-Personalization-Key"] != first.headers["X-Personalization-Key"]
@@ -121,3 +127,20 @@ def test_disabled_segments_drop_out_of_the_key(page_cache, article, vip, segment
     response = vip.client.get(article.url)
     assert response.headers["X-Personalization-Key"] != key
     assert FALLBACK_TEXT in response.content.decode()
+
+
+def test_deleting_a_segment_changes_the_keys(page_cache, article, phone, segments):
+    key = phone.client.get(article.url).headers["X-Personalization-Key"]
+    segments["vip"].delete()
+    assert phone.client.get(article.url).headers["X-Personalization-Key"] != key
+
+
+def test_a_header_key_from_a_headless_server_gets_no_cookie(page_cache, article, segments):
+    from django.test import Client
+
+    url = f"/api/v2/pages/{article.pk}/?fields=body"
+    key = Client().get(url).headers["X-Personalization-Key"]
+    again = Client().get(url, HTTP_X_PERSONALIZATION_KEY=key)
+    assert again.headers["X-Personalization-Key"] == key
+    assert not again.cookies
+    assert "private" not in again.headers.get("Cache-Control", "")

@@ -134,3 +134,14 @@ def test_anonymous_visitors_get_no_session_and_no_vary_cookie(article, phone):
     assert "Cookie" not in vary
     assert "X-Personalization-Key" in vary
     assert response.headers["X-Personalization-Key"] == response.cookies["pz_seg"].value
+
+
+def test_profile_segments_need_personalization_consent(article, vip):
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1"
+    vip.consent(analytics=True, personalization=False)
+    only(vip.client.get(article.url).content.decode(), FALLBACK_TEXT)
+    # Request-only personalization still works without consent.
+    only(vip.client.get(article.url, HTTP_USER_AGENT=iphone).content.decode(), MOBILE_TEXT)
+    vip.consent(analytics=True, personalization=True)
+    only(vip.client.get(article.url).content.decode(), VIP_TEXT)
+    only(vip.client.get(article.url, HTTP_DNT="1").content.decode(), FALLBACK_TEXT)

@@ -100,3 +100,8 @@ def test_many_tags_over_fifty_segments_cost_no_query_once_warm(
     render(source, vip)  # warm: compiled definitions, snapshot
     with django_assert_num_queries(0):
         assert render(source, vip).count("gold") == 20
+
+
+def test_if_segment_rejects_a_bad_match(vip):
+    with pytest.raises(TemplateSyntaxError):
+        render('{% if_segment "vip" match="most" %}x{% endif_segment %}', vip)
