@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 VISITORS ?= 2000
 
-.PHONY: demo test lint format schema bench worker clean
+.PHONY: demo test lint format schema bench bench-decide bench-render worker clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ schema: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/ingest.py
+
+bench-decide: $(VENV)/.installed
+	$(PY) benchmarks/decide.py
+
+bench-render: $(VENV)/.installed
+	$(PY) benchmarks/render.py
 
 worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A cms_site worker -Q events,default --beat --loglevel=info

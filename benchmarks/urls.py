@@ -1,4 +1,4 @@
-"""The demo site's URLs plus ``bench/discard``: a baseline that parses a body and drops it."""
+"""The demo site's URLs plus two baselines, ``bench/discard`` and ``bench/constant``."""
 
 from django.urls import path
 from rest_framework import status
@@ -22,5 +22,58 @@ class DiscardView(APIView):
         return Response({"accepted": len(events)}, status=status.HTTP_202_ACCEPTED)
 
 
+def _placement(n: int) -> dict:
+    """One placement shaped like a decide answer's (a variant of heading, paragraph and CTA)."""
+    return {
+        "decision_id": f"0b6f3c2e-5d4a-4f7e-9a1b-{n:012d}",
+        "variant": f"4e1d2c3b-8a9f-4b6c-a7d5-{n:012d}",
+        "variant_name": f"Placement {n}, variant 1",
+        "segments": ["s07"],
+        "content": [
+            {
+                "type": "heading",
+                "value": f"Placement {n}: an offer picked for you",
+                "id": "9d2f6c1a-3b4e-4d5f-8a6b-7c8d9e0f1a2b",
+            },
+            {
+                "type": "paragraph",
+                "value": "<p>Personalized copy for this segment, a sentence or two long, "
+                "with the same markup an editor would write in the rich text field.</p>",
+                "id": "1e2d3c4b-5a69-4788-97a6-b5c4d3e2f1a0",
+            },
+            {
+                "type": "call_to_action",
+                "value": {"text": "See the offer", "link": "/offers/", "style": "primary"},
+                "id": "f0e1d2c3-b4a5-4697-8879-6a5b4c3d2e1f",
+            },
+        ],
+    }
+
+
+CONSTANT_ANSWER = {
+    "visitor_token": "8c6d0e5bf1a64f2d9b3e7a1c0d2e4f60:" + "x" * 43,
+    "segments": ["s00", "s05", "s07", "s12", "s15", "s20", "s22", "s25", "s30"],
+    "segment_key": "1a2b3c4d.0123456789abcdef",
+    "placements": {f"placement-{n}": _placement(n) for n in range(1, 6)},
+}
+
+
+class ConstantView(APIView):
+    """Parses the body and answers a fixed dict about the size of a decide answer: the HTTP,
+    WSGI, Django, DRF and JSON work of the decide endpoint without any deciding."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    def post(self, request):
+        request.data  # noqa: B018 - parse the body, as decide does
+        return Response(CONSTANT_ANSWER)
+
+
 # Before the site's patterns, which end with Wagtail's catch-all.
-urlpatterns = [path("bench/discard", DiscardView.as_view()), *site]
+urlpatterns = [
+    path("bench/discard", DiscardView.as_view()),
+    path("bench/constant", ConstantView.as_view()),
+    *site,
+]
