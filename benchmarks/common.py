@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,3 +23,29 @@ def ensure_database(database_url: str) -> None:
         if not exists:
             log(f"creating database {name}")
             conn.execute(f'create database "{name}"')
+
+
+def local_services(parser, database: str, redis_db: int) -> tuple[str, str]:
+    """DATABASE_URL and REDIS_URL (or the local defaults); benchmarks empty them, so only
+    services on this machine are accepted."""
+    database_url = os.environ.get("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}")
+    redis_url = os.environ.get("REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    for url in (database_url, redis_url):
+        if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
+            parser.error(f"only local services: {url}")
+    return database_url, redis_url
+
+
+def service_env(database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of the gunicorn and Celery processes a benchmark starts."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "CACHE_KEY_PREFIX": "bench",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    return env

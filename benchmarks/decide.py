@@ -49,9 +49,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from common import ensure_database, log  # benchmarks/common.py, beside this script
+from common import (  # benchmarks/common.py, beside this script
+    ensure_database,
+    local_services,
+    log,
+    service_env,
+)
 from ingest import (
     API,
     HOST,
@@ -528,27 +532,14 @@ def main() -> int:
     if args.rounds < 1 or args.duration < 1 or args.concurrency < 1 or args.visitors < 6:
         parser.error("--rounds, --duration and --concurrency >= 1, --visitors >= 6")
 
-    database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5")
-    for url in (database_url, redis_url):
-        if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
-            parser.error(f"only local services: {url}")
+    database_url, redis_url = local_services(parser, "bench", 5)
     wrk = shutil.which("wrk")
     if args.client == "wrk" and not wrk:
         parser.error("wrk is not installed (apt-get install wrk), use --client python")
     load = wrk_load if wrk and args.client != "python" else python_load
     client_name = "wrk" if load is wrk_load else "python (ingest.Client, keep-alive threads)"
     log(f"load generator: {client_name}")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
-        "CACHE_KEY_PREFIX": "bench",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    env = service_env(database_url, redis_url)
     started = time.perf_counter()
 
     ensure_database(database_url)

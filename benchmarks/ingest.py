@@ -38,9 +38,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from common import ensure_database, log  # benchmarks/common.py, beside this script
+from common import (  # benchmarks/common.py, beside this script
+    ensure_database,
+    local_services,
+    log,
+    service_env,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 API = "/api/personalization/v1"
@@ -639,21 +643,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5")
-    for url in (database_url, redis_url):
-        if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
-            parser.error(f"only local services: {url}")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
-        "CACHE_KEY_PREFIX": "bench",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    database_url, redis_url = local_services(parser, "bench", 5)
+    env = service_env(database_url, redis_url)
     started = time.perf_counter()
 
     ensure_database(database_url)

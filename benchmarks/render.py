@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import log  # benchmarks/common.py, beside this script
+from common import local_services, log  # benchmarks/common.py, beside this script
 from segments import USER_AGENT, CacheCounter, make_visitor, request_segments, setup_django
 
 SECTIONS = 20
@@ -238,11 +238,7 @@ def main() -> int:
     if args.repeat < 1 or args.warmup < 0:
         parser.error("--repeat >= 1, --warmup >= 0")
 
-    database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_render")
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7")
-    for url in (database_url, redis_url):
-        if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
-            parser.error(f"only local services: {url}")
+    database_url, redis_url = local_services(parser, "bench_render", 7)
     os.environ.setdefault("CACHE_KEY_PREFIX", "bench-render")
     started = time.perf_counter()
     setup_django(database_url, redis_url)  # also empties the tables and flushes the Redis db

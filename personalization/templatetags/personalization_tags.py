@@ -9,16 +9,16 @@ from django import template
 from django.template.base import token_kwargs
 from django.utils.safestring import mark_safe
 
-from ..consent.purposes import PERSONALIZATION
-from ..consent.services import effective_consent
 from ..context import request_versions, versions, visitor_context
 from ..profiles.snapshot import get_snapshot
+from ..segments.services import may_personalize
 from ..variants.selection import ALL, ANY, VariantRule, choose
 from ..variants.services import choose_snippet, snippet_definitions
 from ..visitors import request_context, visitor_id_from_request
 
 register = template.Library()
 logger = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
 def _context_of(context):
@@ -40,11 +40,7 @@ def visitor_profile(context) -> dict | None:
     if visitor_id is None:
         return None
     snapshot = get_snapshot(visitor_id)
-    ctx = request_context(request)
-    if (
-        not snapshot.exists
-        or not effective_consent(snapshot.consent, dnt=ctx.dnt, gpc=ctx.gpc)[PERSONALIZATION]
-    ):
+    if not may_personalize(snapshot, request_context(request)):
         return None
     return {
         **snapshot.as_dict(),
@@ -71,7 +67,9 @@ def personalized_snippet(context, slug: str):
     content_version = request_versions(request)[1] if request is not None else versions()[1]
     snippet = snippet_definitions(content_version).get(str(slug))
     if snippet is None:
-        logger.warning("personalized_snippet: no personalized content with slug %r", slug)
+        if slug not in _warned:  # once per process, not on every page view
+            _warned.add(slug)
+            logger.warning("personalized_snippet: no personalized content with slug %r", slug)
         return ""
     content = choose_snippet(snippet, _context_of(context)).payload
     if not content:
