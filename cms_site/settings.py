@@ -142,6 +142,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "personalization.fold_stragglers",
         "schedule": 300.0,
     },
+    "personalization-flush-impressions": {
+        "task": "personalization.flush_impressions",
+        "schedule": 10.0,
+    },
     "personalization-purge-expired-data": {
         "task": "personalization.purge_expired_data",
         "schedule": 3600.0,

@@ -13,9 +13,16 @@ from .context import bump_content_version
 from .profiles.identity import link_user, parse_visitor_token
 from .segments.models import Segment
 from .segments.services import bump_definitions, forget_memberships, update_visitor_memberships
-from .signals import profile_changed, profiles_merged, segment_entered, segment_left
+from .signals import (
+    profile_changed,
+    profiles_merged,
+    segment_entered,
+    segment_left,
+    visitor_erased,
+)
 from .tasks import segment_webhook
-from .variants.models import PersonalizedContent
+from .variants.models import Impression, PersonalizedContent
+from .variants.services import flush_impressions
 from .visitors import forget_visitor, remember_visitor
 
 
@@ -73,3 +80,10 @@ def invalidate_content(sender, **kwargs):
 def invalidate_segments(sender, **kwargs):
     """A deleted segment changes every visitor's set (``save_segment`` covers edits)."""
     bump_definitions()
+
+
+@receiver(visitor_erased, dispatch_uid="personalization.erase_buffered_impressions")
+def erase_buffered_impressions(sender, visitor_id, **kwargs):
+    """Impressions still waiting in the buffer are written, then erased like the rest."""
+    flush_impressions()
+    Impression.objects.filter(visitor_id=visitor_id).delete()

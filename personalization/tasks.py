@@ -12,6 +12,7 @@ from .segments.services import (
     record_segment_sizes,
 )
 from .segments.webhooks import WebhookFailed, deliver_webhook
+from .variants.services import flush_impressions as flush_impressions_service
 
 
 @shared_task(
@@ -64,3 +65,9 @@ def record_segment_sizes_task() -> int:
 @shared_task(name="personalization.purge_expired_data", acks_late=True)
 def purge_expired_data() -> dict[str, int]:
     return purge_expired_data_service()
+
+
+@shared_task(name="personalization.flush_impressions", acks_late=True)
+def flush_impressions() -> int:
+    """Write the impressions the decide API buffered; safe to run often and concurrently."""
+    return flush_impressions_service()

@@ -108,3 +108,14 @@ def may_collect_events(
     """Whether behavioural events may be stored: one of their purposes is allowed."""
     consent = effective_consent(explicit, dnt=dnt, gpc=gpc)
     return any(consent[p] for p in EVENT_PURPOSES)
+
+
+def visitors_collecting_events(visitor_ids) -> set[uuid.UUID]:
+    """Of these visitors, those whose explicit answers (or the defaults) allow events: one query."""
+    ids = {uuid.UUID(str(v)) for v in visitor_ids}
+    answers: dict[uuid.UUID, dict[str, bool]] = {v: {} for v in ids}
+    for visitor_id, purpose, granted in ConsentRecord.objects.filter(
+        visitor_id__in=ids
+    ).values_list("visitor_id", "purpose", "granted"):
+        answers[visitor_id][purpose] = granted
+    return {v for v, explicit in answers.items() if may_collect_events(explicit)}

@@ -6,17 +6,24 @@ none after that), so a ``decide`` call or a page full of snippets reads no conte
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache.backends.redis import RedisCache
+
+from ..consent.services import visitors_collecting_events
 from ..context import VisitorContext
+from ..visitor_cache import cache
 from .blocks import variant_rule
 from .models import Impression, PersonalizedContent
 from .selection import Choice, VariantRule, choose
 
+BUFFER_KEY = "personalization:impressions:buffer"
+FLUSH_LOCK_KEY = "personalization:impressions:flushing"
 DEFINITIONS_TTL = 60.0  # seconds; a safety net should the version key be evicted
 
 
@@ -83,7 +90,12 @@ def decide(
 
 
 def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -> int:
-    """One INSERT for the whole call, and only for visitors whose consent lets us keep it."""
+    """Keep what was shown, for visitors whose consent lets us: off the request path.
+
+    With Redis as the cache, the whole call's impressions are one ``RPUSH`` (no database
+    transaction on the hot path); ``flush_impressions`` (a beat task) writes them in bulk.
+    Without Redis (a laptop, SQLite) they are one INSERT, in the request.
+    """
     if (
         not decisions
         or context.visitor_id is None
@@ -91,17 +103,64 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
         or context.preview
     ):
         return 0
+    rows = [
+        {
+            "decision_id": str(d.decision_id),
+            "visitor_id": str(context.visitor_id),
+            "placement": d.placement[:80],
+            "variant_id": d.choice.variant_id or "",
+            "segments": list(d.choice.reason),
+            "created_at": context.now.isoformat(),
+        }
+        for d in decisions
+    ]
+    buffer = impression_buffer()
+    if buffer is None:
+        _insert(rows)  # consent was just checked on the snapshot
+    else:
+        client, key = buffer
+        client.rpush(key, json.dumps(rows, separators=(",", ":")))
+    return len(rows)
+
+
+def impression_buffer():
+    """(Redis client, list key) when the cache is Django's Redis backend, else None."""
+    store = cache()
+    if not isinstance(store, RedisCache):
+        return None
+    key = store.make_and_validate_key(BUFFER_KEY)
+    return store._cache.get_client(key, write=True), key
+
+
+def flush_impressions(*, limit: int = 5000) -> int:
+    """Write buffered impressions to the database; returns how many were written.
+
+    One flusher at a time (a cache lock). Rows are read, written (ignoring ones already there,
+    so a retry after a crash duplicates nothing), then trimmed. Visitors who withdrew consent
+    or were erased while their impressions waited are dropped.
+    """
+    buffer = impression_buffer()
+    if buffer is None:
+        return 0
+    client, key = buffer
+    if not cache().add(FLUSH_LOCK_KEY, 1, 60):
+        return 0
+    written = 0
+    try:
+        while True:
+            chunks = client.lrange(key, 0, limit - 1)
+            if not chunks:
+                return written
+            rows = [row for chunk in chunks for row in json.loads(chunk)]
+            allowed = visitors_collecting_events({row["visitor_id"] for row in rows})
+            written += _insert([row for row in rows if uuid.UUID(row["visitor_id"]) in allowed])
+            client.ltrim(key, len(chunks), -1)
+    finally:
+        cache().delete(FLUSH_LOCK_KEY)
+
+
+def _insert(rows: list[dict]) -> int:
     Impression.objects.bulk_create(
-        [
-            Impression(
-                decision_id=d.decision_id,
-                visitor_id=context.visitor_id,
-                placement=d.placement[:80],
-                variant_id=d.choice.variant_id or "",
-                segments=list(d.choice.reason),
-                created_at=context.now,
-            )
-            for d in decisions
-        ]
+        [Impression(**row) for row in rows], ignore_conflicts=True, batch_size=1000
     )
-    return len(decisions)
+    return len(rows)
