@@ -24,6 +24,7 @@ from django.utils.crypto import salted_hmac
 from .conf import get_setting
 from .consent.services import may_collect_events
 from .profiles.identity import parse_visitor_token
+from .profiles.snapshot import ProfileSnapshot, get_snapshot, snapshot_keys
 from .segments.services import VERSION_KEY as SEGMENTS_VERSION_KEY
 from .segments.services import compiled_segments, visitor_segments, visitor_snapshot
 from .types import RequestContext
@@ -44,6 +45,7 @@ class VisitorContext:
     now: datetime = field(default_factory=timezone.now)
     preview: bool = False
     collects_events: bool = False  # consent to record what the visitor was shown
+    versions: tuple[str, str] = ("", "")  # (segment definitions, content) this was decided on
 
     def in_any(self, slugs) -> bool:
         return any(slug in self.segments for slug in slugs)
@@ -60,6 +62,17 @@ def versions() -> tuple[str, str]:
     """(segment definitions version, content version): one cache round trip."""
     segments_version, content_version = version_tokens(SEGMENTS_VERSION_KEY, CONTENT_VERSION_KEY)
     return segments_version, content_version
+
+
+def versions_and_snapshot(
+    visitor_id: uuid.UUID | None,
+) -> tuple[tuple[str, str], ProfileSnapshot]:
+    """The versions and the visitor's snapshot in one cache round trip."""
+    keys = [SEGMENTS_VERSION_KEY, CONTENT_VERSION_KEY]
+    found = cache().get_many(keys + (snapshot_keys(visitor_id) if visitor_id else []))
+    segments_version, content_version = version_tokens(*keys, found=found)
+    snapshot = get_snapshot(visitor_id, found=found) if visitor_id else visitor_snapshot(None)
+    return (segments_version, content_version), snapshot
 
 
 def bump_content_version() -> None:
@@ -138,13 +151,19 @@ def build_visitor_context(
     visitor_id: uuid.UUID | None,
     request: RequestContext,
     *,
-    version_pair: tuple[str, str],
+    version_pair: tuple[str, str] | None = None,
     timezone_name: str = "",
     is_authenticated: bool = False,
     user_groups: frozenset[str] = frozenset(),
 ) -> VisitorContext:
-    """The context for a visitor described by plain values (the decide API's path)."""
-    snapshot = visitor_snapshot(visitor_id)
+    """The context for a visitor described by plain values (the decide API's path).
+
+    Without a ``version_pair`` already read, versions and snapshot come in one round trip.
+    """
+    if version_pair is None:
+        version_pair, snapshot = versions_and_snapshot(visitor_id)
+    else:
+        snapshot = visitor_snapshot(visitor_id)
     segments = visitor_segments(
         visitor_id,
         request=request,
@@ -158,6 +177,7 @@ def build_visitor_context(
         visitor_id=visitor_id,
         segments=tuple(segments),
         key=segment_key(segments, known=visitor_id is not None, version_pair=version_pair),
+        versions=version_pair,
         collects_events=may_collect_events(snapshot.consent, dnt=request.dnt, gpc=request.gpc),
     )
 
@@ -170,24 +190,26 @@ def visitor_context(request: HttpRequest | None) -> VisitorContext:
     cached = getattr(request, "_pz_visitor_context", None)
     if cached is not None:
         return cached
-    version_pair = request_versions(request)
     previewed = preview_segments(request)
     if previewed is not None:
+        version_pair = request_versions(request)
         context = VisitorContext(
             visitor_id=None,
             segments=previewed,
             key=segment_key(previewed, known=True, version_pair=version_pair),
             preview=True,
+            versions=version_pair,
         )
     else:
         authenticated, groups = user_facts(request)
         context = build_visitor_context(
             visitor_id_for(request),
             request_context(request),
-            version_pair=version_pair,
+            version_pair=getattr(request, "_pz_versions", None),
             is_authenticated=authenticated,
             user_groups=groups,
         )
+    request._pz_versions = context.versions
     request._pz_visitor_context = context
     return context
 

@@ -56,14 +56,16 @@ def invalidate_visitor(visitor_id: uuid.UUID | str) -> None:
     transaction.on_commit(lambda: bump_generation(visitor_id))
 
 
-def version_tokens(*keys: str) -> list[str]:
-    """Current tokens of version keys, in one round trip when they exist.
+def version_tokens(*keys: str, found: dict | None = None) -> list[str]:
+    """Current tokens of version keys, in one round trip when they exist (none when the caller
+    passes the ``found`` result of a ``get_many`` that included them).
 
     A missing key (first start, eviction, a cache flush) gets a fresh random token, so that a
     process holding definitions compiled under an older token can never mistake them for current.
     """
     store = cache()
-    found = store.get_many(keys)
+    if found is None:
+        found = store.get_many(keys)
     tokens = []
     for key in keys:
         token = found.get(key)

@@ -239,11 +239,23 @@ def refresh_snapshot(visitor_id: uuid.UUID) -> ProfileSnapshot:
     return snapshot
 
 
-def get_snapshot(visitor_id: uuid.UUID, *, _depth: int = 0) -> ProfileSnapshot:
-    """The visitor's snapshot: one cache round trip on a hit, following a merged id once."""
+def snapshot_keys(visitor_id: uuid.UUID) -> list[str]:
+    """The cache keys ``get_snapshot`` reads, for callers that fetch them with other keys."""
+    return [snapshot_key(visitor_id), generation_key(visitor_id)]
+
+
+def get_snapshot(
+    visitor_id: uuid.UUID, *, found: dict | None = None, _depth: int = 0
+) -> ProfileSnapshot:
+    """The visitor's snapshot: one cache round trip on a hit, following a merged id once.
+
+    ``found`` is the result of a ``get_many`` that included ``snapshot_keys(visitor_id)``, when
+    the caller read them together with other keys (no round trip of our own then).
+    """
     store = cache()
-    skey, gkey = snapshot_key(visitor_id), generation_key(visitor_id)
-    found = store.get_many([skey, gkey])
+    skey, gkey = snapshot_keys(visitor_id)
+    if found is None:
+        found = store.get_many([skey, gkey])
     generation = int(found.get(gkey) or 0)
     snapshot = found.get(skey)
     if (

@@ -184,3 +184,30 @@ def test_buffered_impressions_wait_for_the_flush_and_respect_consent(banner, vip
     erase_visitor(vip.id)  # buffered rows are erased too
     flush_impressions()
     assert not Impression.objects.exists()
+
+
+def test_a_warm_decide_is_one_cache_round_trip(banner, cta, vip, monkeypatch, settings):
+    from django.core.cache import cache
+
+    settings.PERSONALIZATION_THROTTLE_RATES = {}  # throttling has its own round trips
+    decide(vip, {"placements": ["banner", "cta"]})  # warm: definitions compiled, snapshot cached
+    calls, depth = [], [0]
+    for name in ("get", "get_many", "set", "add", "delete", "incr", "set_many"):
+        original = getattr(cache, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            if not depth[0]:  # a backend's get_many may loop over get: one round trip
+                calls.append(_name)
+            depth[0] += 1
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        monkeypatch.setattr(cache, name, counted)
+    with CaptureQueriesContext(connection) as queries:
+        assert decide(vip, {"placements": ["banner", "cta"]}).status_code == 200
+    monkeypatch.undo()
+    # Versions, snapshot and its generation in one get_many.
+    assert calls == ["get_many"], calls
+    assert len(queries) <= 1  # the impressions' INSERT, unless Redis buffers them

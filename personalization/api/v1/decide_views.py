@@ -10,7 +10,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ...context import build_visitor_context, request_versions
+from ...context import build_visitor_context
 from ...types import RequestContext
 from ...variants.services import decide, record_impressions, snippet_definitions
 from ...visitors import user_facts
@@ -56,9 +56,17 @@ class DecideView(PersonalizationAPIView):
         authenticated, groups = (
             (False, frozenset()) if is_api_client(request) else user_facts(request._request)
         )
-        version_pair = request_versions(request._request)
+        visitor = build_visitor_context(
+            visitor_id,
+            context,
+            version_pair=getattr(request._request, "_pz_versions", None),
+            timezone_name=timezone_name,
+            is_authenticated=authenticated,
+            user_groups=groups,
+        )
+        content_version = visitor.versions[1]
         placements = list(dict.fromkeys(data["placements"]))
-        known = snippet_definitions(version_pair[1])
+        known = snippet_definitions(content_version)
         unknown = {
             i: ["No personalized content with this slug."]
             for i, slug in enumerate(data["placements"])
@@ -66,15 +74,7 @@ class DecideView(PersonalizationAPIView):
         }
         if unknown:
             raise ValidationError({"placements": unknown})
-        visitor = build_visitor_context(
-            visitor_id,
-            context,
-            version_pair=version_pair,
-            timezone_name=timezone_name,
-            is_authenticated=authenticated,
-            user_groups=groups,
-        )
-        decisions = decide(placements, visitor, content_version=version_pair[1])
+        decisions = decide(placements, visitor, content_version=content_version)
         record_impressions(visitor, decisions)
         render_context = {"request": request}
         answer = {}
