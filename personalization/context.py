@@ -28,7 +28,7 @@ from .profiles.snapshot import ProfileSnapshot, get_snapshot, snapshot_keys
 from .segments.services import VERSION_KEY as SEGMENTS_VERSION_KEY
 from .segments.services import compiled_segments, visitor_segments, visitor_snapshot
 from .types import RequestContext
-from .visitor_cache import cache, version_tokens
+from .visitor_cache import bump_version_token, cache, version_tokens
 from .visitors import has_session_cookie, request_context, site_user, user_facts
 from .visitors import visitor_id_from_request as cookie_visitor_id
 
@@ -78,10 +78,7 @@ def versions_and_snapshot(
 def bump_content_version() -> None:
     """A snippet, variant or page changed: every segment key changes, so every shared-cache
     copy keyed on an old one stops being served. No flush; old entries simply expire."""
-    from django.db import transaction
-
-    cache().set(CONTENT_VERSION_KEY, uuid.uuid4().hex, None)
-    transaction.on_commit(lambda: cache().set(CONTENT_VERSION_KEY, uuid.uuid4().hex, None))
+    bump_version_token(CONTENT_VERSION_KEY)
 
 
 def _version_tag(segment_version: str, content_version: str) -> str:

@@ -74,3 +74,14 @@ def version_tokens(*keys: str, found: dict | None = None) -> list[str]:
             token = store.get(key) or "0"
         tokens.append(token)
     return tokens
+
+
+def bump_version_token(key: str) -> None:
+    """Give a version key a new random token now, and again once the transaction commits (a
+    reader between our write and the commit must not keep the old definitions).
+
+    A random token rather than a counter: after a cache flush a counter would restart and could
+    meet a number a process still holds.
+    """
+    cache().set(key, uuid.uuid4().hex, None)
+    transaction.on_commit(lambda: cache().set(key, uuid.uuid4().hex, None))

@@ -22,7 +22,7 @@ from ..profiles.models import VisitorProfile
 from ..profiles.snapshot import ProfileSnapshot, build_snapshot, get_snapshot
 from ..signals import segment_entered, segment_left
 from ..types import RequestContext
-from ..visitor_cache import cache, version_tokens
+from ..visitor_cache import bump_version_token, version_tokens
 from .base import ConditionError, EvalContext, QContext
 from .models import Segment, SegmentMembership, SegmentSizeHistory
 from .tree import Node, compile_rules, describe_kinds
@@ -54,14 +54,8 @@ def definitions_version() -> str:
 
 
 def bump_definitions() -> None:
-    """Every process drops its compiled definitions on its next request (no cache flush).
-
-    A random token rather than a counter: after a cache flush a counter would restart and could
-    meet a number a process still holds.
-    """
-    token = uuid.uuid4().hex
-    cache().set(VERSION_KEY, token, None)
-    transaction.on_commit(lambda: cache().set(VERSION_KEY, uuid.uuid4().hex, None))
+    """Every process drops its compiled definitions on its next request (no cache flush)."""
+    bump_version_token(VERSION_KEY)
 
 
 _compiled: tuple[str, float, list[CompiledSegment]] | None = None
