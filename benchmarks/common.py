@@ -49,3 +49,19 @@ def service_env(database_url: str, redis_url: str) -> dict[str, str]:
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     return env
+
+
+def load_average() -> str:
+    """Other work on the machine shares the cores: recorded so that a reader can judge a run."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def emit_results(results: dict, json_path: str | None) -> None:
+    """The machine-readable results: to ``--json`` if given, and as the last line of stdout."""
+    import json
+
+    if json_path:
+        with open(json_path, "w") as f:
+            f.write(json.dumps(results, indent=2, default=str) + "\n")
+    print(json.dumps(results, default=str), flush=True)

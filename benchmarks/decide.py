@@ -47,11 +47,12 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 
 from common import (  # benchmarks/common.py, beside this script
+    emit_results,
     ensure_database,
+    load_average,
     local_services,
     log,
     service_env,
@@ -73,7 +74,7 @@ from ingest import (
     truncate_personalization,
     wait_drained,
 )
-from segments import TAGS, CacheCounter, request_segments
+from segments import CacheCounter, random_event, request_segments
 
 PLACEMENTS = [f"placement-{n}" for n in range(1, 6)]
 SEGMENT_COUNT = 50
@@ -170,15 +171,9 @@ def visitor_events(rng: random.Random, v: int, run: str) -> list[dict]:
     now = datetime.now(UTC)
     events = []
     for n in range(rng.randint(10, 60)):
-        kind = rng.choices(
-            ["page_view", "click", "content_view", "add_to_cart", "purchase"], [65, 15, 10, 6, 4]
-        )[0]
-        age = timedelta(hours=rng.uniform(0, 23)) if n % 2 else timedelta(days=rng.uniform(1, 20))
-        props: dict = {"tags": rng.sample(TAGS, rng.randint(0, 2))}
-        if kind == "page_view":
-            props |= {"page_id": rng.randint(1, 40), "category": rng.choice(["shop", "blog"])}
-        if kind in ("add_to_cart", "purchase"):
-            props |= {"value": round(rng.uniform(10, 200), 2), "currency": "EUR"}
+        kind, age, props = random_event(rng, n)
+        if "value" in props:
+            props["currency"] = "EUR"
         stamp = (now - age).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         events.append(
             {"type": kind, "id": f"{run}-{v}-{n}", "timestamp": stamp, "properties": props}
@@ -518,11 +513,6 @@ def measure(load, services: Services, port: int, path: str, requests, args) -> d
 # --------------------------------------------------------------------------- main
 
 
-def load_average() -> str:
-    """Other work on the machine shares the cores: recorded so that a reader can judge a run."""
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -703,9 +693,7 @@ def main() -> int:
         results["findings"] = findings
         results["total_seconds"] = round(time.perf_counter() - started, 1)
         print_table(results)
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
-        print(json.dumps(results, default=str), flush=True)
+        emit_results(results, args.json)
     return 1 if problems else 0
 
 

@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common import (  # benchmarks/common.py, beside this script
+    emit_results,
     ensure_database,
     local_services,
     log,
@@ -778,9 +779,7 @@ def main() -> int:
         results["logs"] = str(services.logdir)
         results["total_seconds"] = round(time.perf_counter() - started, 1)
         print_table(results)
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
-        print(json.dumps(results, default=str), flush=True)
+        emit_results(results, args.json)
     ok = (
         results.get("counts_check", {}).get("ok")
         and results.get("counts_check_after_freshness", {}).get("ok")

@@ -37,7 +37,6 @@ Exits non-zero if query or cache counts grow with the number of blocks or a page
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import random
@@ -46,10 +45,14 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import local_services, log  # benchmarks/common.py, beside this script
+from common import (  # benchmarks/common.py, beside this script
+    emit_results,
+    load_average,
+    local_services,
+    log,
+)
 from segments import USER_AGENT, CacheCounter, make_visitor, request_segments, setup_django
 
 SECTIONS = 20
@@ -329,15 +332,8 @@ def main() -> int:
     results["config"]["load average after (1, 5, 15 min)"] = load_average()
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     print_table(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(json.dumps(results, default=str), flush=True)
+    emit_results(results, args.json)
     return 1 if problems else 0
-
-
-def load_average() -> str:
-    """Other work on the machine shares the cores: recorded so that a reader can judge a run."""
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def print_table(r: dict) -> None:

@@ -26,7 +26,6 @@ do not add up, a decision the peer model disagrees with).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -37,7 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import ensure_database, log  # benchmarks/common.py, beside this script
+from common import emit_results, ensure_database, log  # benchmarks/common.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -51,6 +50,22 @@ TAGS = ["sport", "running", "outdoor", "travel", "food", "tech"]
 
 
 # --------------------------------------------------------------------------- setup
+
+
+def random_event(rng: random.Random, n: int) -> tuple[str, timedelta, dict]:
+    """(type, age, properties) of the n-th event of a visitor's made-up history: page views with
+    tags and categories, clicks, add-to-cart and purchases with values; half of them in the last
+    day (hourly buckets), the rest over 20 days."""
+    kind = rng.choices(
+        ["page_view", "click", "content_view", "add_to_cart", "purchase"], [65, 15, 10, 6, 4]
+    )[0]
+    age = timedelta(hours=rng.uniform(0, 24)) if n % 2 else timedelta(days=rng.uniform(0, 20))
+    props: dict = {"tags": rng.sample(TAGS, rng.randint(0, 2))}
+    if kind == "page_view":
+        props |= {"page_id": rng.randint(1, 40), "category": rng.choice(["shop", "blog"])}
+    if kind in ("add_to_cart", "purchase"):
+        props["value"] = round(rng.uniform(10, 200), 2)
+    return kind, age, props
 
 
 def setup_django(database_url: str, redis_url: str) -> None:
@@ -268,16 +283,7 @@ def make_visitor(rng: random.Random, events: int):
     now = timezone.now()
     batch = []
     for n in range(events):
-        kind = rng.choices(
-            ["page_view", "click", "content_view", "add_to_cart", "purchase"], [65, 15, 10, 6, 4]
-        )[0]
-        # half of the events in the last day (hourly buckets), the rest over 20 days
-        age = timedelta(hours=rng.uniform(0, 24)) if n % 2 else timedelta(days=rng.uniform(0, 20))
-        props: dict = {"tags": rng.sample(TAGS, rng.randint(0, 2))}
-        if kind == "page_view":
-            props |= {"page_id": rng.randint(1, 40), "category": rng.choice(["shop", "blog"])}
-        if kind in ("add_to_cart", "purchase"):
-            props["value"] = round(rng.uniform(10, 200), 2)
+        kind, age, props = random_event(rng, n)
         batch.append(EventIn(type=kind, timestamp=now - age, properties=props, client_id=f"e{n}"))
     result = ingest_events(vid, batch, ctx, fold=False)
     fold_visitor(vid)
@@ -866,9 +872,7 @@ def main() -> int:
     finally:
         results["total_seconds"] = round(time.perf_counter() - started, 1)
         print_table(results)
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
-        print(json.dumps(results, default=str), flush=True)
+        emit_results(results, args.json)
     return 1 if problems else 0
 
 
