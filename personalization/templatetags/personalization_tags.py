@@ -9,7 +9,7 @@ from django import template
 from django.template.base import token_kwargs
 from django.utils.safestring import mark_safe
 
-from ..context import request_versions, versions, visitor_context
+from ..context import versions, visitor_context
 from ..profiles.snapshot import get_snapshot
 from ..segments.services import may_personalize
 from ..variants.selection import ALL, ANY, VariantRule, choose
@@ -63,15 +63,14 @@ def personalized_snippet(context, slug: str):
     An unknown slug renders nothing (and logs a warning), so a deleted snippet never breaks
     a page.
     """
-    request = context.get("request")
-    content_version = request_versions(request)[1] if request is not None else versions()[1]
-    snippet = snippet_definitions(content_version).get(str(slug))
+    visitor = _context_of(context)  # read first: it fetches the versions with the snapshot
+    snippet = snippet_definitions(visitor.versions[1] or versions()[1]).get(str(slug))
     if snippet is None:
         if slug not in _warned:  # once per process, not on every page view
             _warned.add(slug)
             logger.warning("personalized_snippet: no personalized content with slug %r", slug)
         return ""
-    content = choose_snippet(snippet, _context_of(context)).payload
+    content = choose_snippet(snippet, visitor).payload
     if not content:
         return ""
     return mark_safe(content.render_as_block(context.flatten()))  # noqa: S308 - block output
