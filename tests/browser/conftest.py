@@ -77,7 +77,5 @@ def site_home(transactional_db, live_server):
     home = root.add_child(instance=HomePage(title="Home", slug="browser-home"))
     url = urlsplit(live_server.url)
     Site.objects.all().delete()
-    Site.objects.create(
-        hostname=url.hostname, port=url.port, root_page=home, is_default_site=True
-    )
+    Site.objects.create(hostname=url.hostname, port=url.port, root_page=home, is_default_site=True)
     return home
