@@ -72,15 +72,39 @@ class Recommender:
         """Items x items similarity for "more like this" (None if the model has none)."""
         return None
 
-    def similar(self, item: int, n: int = 10) -> list[tuple[int, float]]:
+    def similarity_rows(self, items) -> np.ndarray | None:
+        """Dense rows of the item similarity for these item indices (None: no similarity)."""
         S = self.item_similarity()
-        if S is None or not 0 <= item < self.n_items:
+        if S is None:
+            return None
+        rows = S[np.asarray(items, dtype=np.int64)]
+        return rows.toarray() if sparse.issparse(rows) else np.asarray(rows)
+
+    def similar(self, item: int, n: int = 10) -> list[tuple[int, float]]:
+        if not 0 <= item < self.n_items:
             return []
-        row = S[item].toarray().ravel() if sparse.issparse(S) else np.asarray(S[item]).ravel()
-        row = row.astype(np.float64)
+        rows = self.similarity_rows([item])
+        if rows is None:
+            return []
+        row = rows[0].astype(np.float64)
         row[item] = -np.inf
         best = top_n(row, n)
         return [(int(i), float(row[i])) for i in best if row[i] > 0]
+
+    def explain(self, row_items, row_weights, targets) -> list[int | None]:
+        """For each target item, the visitor's item that contributed most to its score
+        (``x_j * similarity[target, j]``), or None: "because you viewed X"."""
+        row_items = np.asarray(row_items, dtype=np.int64)
+        if not len(row_items) or not len(targets):
+            return [None] * len(targets)
+        rows = self.similarity_rows(targets)
+        if rows is None:
+            return [None] * len(targets)
+        contributions = rows[:, row_items] * np.asarray(row_weights, dtype=np.float64)
+        best = contributions.argmax(axis=1)
+        return [
+            int(row_items[b]) if contributions[n, b] > 0 else None for n, b in enumerate(best)
+        ]
 
     def state(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -193,19 +217,13 @@ class TruncatedSVDRecommender(Recommender):
     def score(self, rows):
         return np.asarray(_csr(rows) @ self.V.T) @ self.V
 
-    def item_similarity(self):
+    def _unit_factors(self) -> np.ndarray:
         F = self.V.T
-        F = F / (np.linalg.norm(F, axis=1, keepdims=True) + 1e-12)
-        return F @ F.T
+        return F / (np.linalg.norm(F, axis=1, keepdims=True) + 1e-12)
 
-    def similar(self, item, n=10):
-        if not 0 <= item < self.n_items:
-            return []
-        F = self.V.T
-        F = F / (np.linalg.norm(F, axis=1, keepdims=True) + 1e-12)
-        row = (F @ F[item]).astype(np.float64)
-        row[item] = -np.inf
-        return [(int(i), float(row[i])) for i in top_n(row, n) if row[i] > 0]
+    def similarity_rows(self, items):
+        F = self._unit_factors()
+        return F[np.asarray(items, dtype=np.int64)] @ F.T
 
     def state(self):
         return {"V": self.V}
@@ -341,10 +359,10 @@ class Hybrid(Recommender):
             return popularity.scores_for(group)
         return np.zeros(self.n_items, dtype=FLOAT)
 
-    def item_similarity(self):
-        for name in ("content", "item_knn", "ease"):
+    def similarity_rows(self, items):
+        for name in ("item_knn", "ease", "svd", "content"):
             if name in self.parts:
-                return self.parts[name].item_similarity()
+                return self.parts[name].similarity_rows(items)
         return None
 
     def similar(self, item, n=10):
