@@ -81,32 +81,42 @@ def main(argv=None) -> int:
     split = time_split(users, items, weights, ts, shape)
     # Which interactions are training ones (the test split marked them out of ``train``).
     train_mask = np.asarray(split.train[users, items]).ravel() > 0
-    log(f"{shape[0]} visitors x {shape[1]} items, {len(users)} interactions; "
-        f"{int(train_mask.sum())} train, {len(users) - int(train_mask.sum())} test")
+    log(
+        f"{shape[0]} visitors x {shape[1]} items, {len(users)} interactions; "
+        f"{int(train_mask.sum())} train, {len(users) - int(train_mask.sum())} test"
+    )
 
     rows = []
     for name, grid in GRIDS.items():
         params, val_ndcg = choose(name, grid, users, items, weights, ts, shape, train_mask, log)
         started = time.perf_counter()
         metrics = fit_and_evaluate(build(name, params), split)
-        log(f"  {name} {params}: test ndcg@10={metrics.ndcg:.4f} "
-            f"({time.perf_counter() - started:.1f}s)")
+        log(
+            f"  {name} {params}: test ndcg@10={metrics.ndcg:.4f} "
+            f"({time.perf_counter() - started:.1f}s)"
+        )
         rows.append((name, params, val_ndcg, metrics))
 
-    header = (f"{'model':<11} {'params':<16} {'val NDCG':>8} {'P@10':>7} {'R@10':>7} "
-              f"{'NDCG@10':>8} {'MAP@10':>7} {'HR@10':>6} {'cover':>6} {'fit s':>6} {'top10 s':>7}")
+    header = (
+        f"{'model':<11} {'params':<16} {'val NDCG':>8} {'P@10':>7} {'R@10':>7} "
+        f"{'NDCG@10':>8} {'MAP@10':>7} {'HR@10':>6} {'cover':>6} {'fit s':>6} {'top10 s':>7}"
+    )
     print(header)
     print("-" * len(header))
     for name, params, val_ndcg, m in rows:
         shown = ",".join(f"{k}={v:g}" for k, v in params.items()) or "-"
         val = f"{val_ndcg:.4f}" if val_ndcg is not None else "-"
-        print(f"{name:<11} {shown:<16} {val:>8} {m.precision:7.4f} {m.recall:7.4f} "
-              f"{m.ndcg:8.4f} {m.map:7.4f} {m.hit_rate:6.3f} {m.coverage:6.3f} "
-              f"{m.fit_seconds:6.2f} {m.predict_seconds:7.2f}")
+        print(
+            f"{name:<11} {shown:<16} {val:>8} {m.precision:7.4f} {m.recall:7.4f} "
+            f"{m.ndcg:8.4f} {m.map:7.4f} {m.hit_rate:6.3f} {m.coverage:6.3f} "
+            f"{m.fit_seconds:6.2f} {m.predict_seconds:7.2f}"
+        )
     floor = rows[0][3].ndcg
     best = max(rows, key=lambda r: r[3].ndcg)
-    print(f"popularity floor NDCG@10 = {floor:.4f}; best: {best[0]} NDCG@10 = {best[3].ndcg:.4f} "
-          f"({best[3].ndcg / floor:.2f}x the floor)")
+    print(
+        f"popularity floor NDCG@10 = {floor:.4f}; best: {best[0]} NDCG@10 = {best[3].ndcg:.4f} "
+        f"({best[3].ndcg / floor:.2f}x the floor)"
+    )
     return 0
 
 

@@ -102,9 +102,7 @@ class Recommender:
             return [None] * len(targets)
         contributions = rows[:, row_items] * np.asarray(row_weights, dtype=np.float64)
         best = contributions.argmax(axis=1)
-        return [
-            int(row_items[b]) if contributions[n, b] > 0 else None for n, b in enumerate(best)
-        ]
+        return [int(row_items[b]) if contributions[n, b] > 0 else None for n, b in enumerate(best)]
 
     def state(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -386,7 +384,8 @@ class Hybrid(Recommender):
 
 
 RECOMMENDERS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (Popularity, ItemKNN, TruncatedSVDRecommender, EASE, ContentTFIDF, Hybrid)
+    cls.name: cls
+    for cls in (Popularity, ItemKNN, TruncatedSVDRecommender, EASE, ContentTFIDF, Hybrid)
 }
 
 

@@ -52,9 +52,7 @@ def load_catalogue() -> dict[str, CatalogueItem]:
     items: dict[str, CatalogueItem] = {}
     for page in pages:
         url = page.get_url() or page.url_path
-        site_ids = tuple(
-            s.pk for s in sites if page.url_path.startswith(s.root_page.url_path)
-        )
+        site_ids = tuple(s.pk for s in sites if page.url_path.startswith(s.root_page.url_path))
         items[str(page.pk)] = CatalogueItem(
             id=str(page.pk),
             title=page.title,
@@ -115,10 +113,7 @@ def page_texts(item_ids: list[str]) -> list[str]:
     """Text of each item for content-based models: title, search fields (body, intro...),
     tags (twice: they are deliberate), category and page type. Non-page items get ""."""
     ids = [int(i) for i in item_ids if i.isdigit()]
-    pages = {
-        str(p.pk): p
-        for p in Page.objects.filter(pk__in=ids).specific().prefetch_related()
-    }
+    pages = {str(p.pk): p for p in Page.objects.filter(pk__in=ids).specific().prefetch_related()}
     texts = []
     for item_id in item_ids:
         page = pages.get(item_id)

@@ -147,9 +147,7 @@ def top_k_for_users(
     return result
 
 
-def evaluate(
-    model: Recommender, split: Split, *, k: int = 10, fit_seconds: float = 0.0
-) -> Metrics:
+def evaluate(model: Recommender, split: Split, *, k: int = 10, fit_seconds: float = 0.0) -> Metrics:
     """Metrics of an already fitted model on a split's held-out items."""
     users = sorted(split.test)
     started = time.perf_counter()

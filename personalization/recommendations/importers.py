@@ -98,7 +98,9 @@ def parse_movielens(data: bytes) -> list[Row]:
             continue
         fields = text.split("\t") if "\t" in text else text.split()
         if len(fields) != 4:
-            raise ImportFailed(number, f"expected 4 fields (user, item, rating, timestamp), got {len(fields)}")
+            raise ImportFailed(
+                number, f"expected 4 fields (user, item, rating, timestamp), got {len(fields)}"
+            )
         user, item = _id(fields[0], "user", number), _id(fields[1], "item", number)
         _number(fields[2], "rating", number)  # validated; every rating is one interaction
         rows.append(Row(user, item, 1.0, _timestamp(fields[3], number)))
@@ -115,7 +117,9 @@ def parse_csv(data: bytes) -> list[Row]:
         if number == 1 and fields[0].strip().lower() in {"user", "user_id", "visitor"}:
             continue  # header
         if len(fields) != 4:
-            raise ImportFailed(number, f"expected 4 fields (user, item, weight, timestamp), got {len(fields)}")
+            raise ImportFailed(
+                number, f"expected 4 fields (user, item, weight, timestamp), got {len(fields)}"
+            )
         user, item = _id(fields[0], "user", number), _id(fields[1], "item", number)
         weight = _number(fields[2], "weight", number)
         if weight <= 0 or weight > 1e6:

@@ -26,7 +26,12 @@ from . import artefacts
 from .algorithms import top_n
 from .catalogue import CatalogueItem, catalogue
 from .interactions import recent_items
-from .models import RecommendationImpression, RecommenderVersion, SimilarItems, VisitorRecommendations
+from .models import (
+    RecommendationImpression,
+    RecommenderVersion,
+    SimilarItems,
+    VisitorRecommendations,
+)
 
 ACTIVE_KEY = "personalization:recs:active"
 POPULAR_KEY = "__popular__"
@@ -50,8 +55,7 @@ def set_active(version_id: int | None) -> None:
 
 def active_version_id() -> int:
     return (
-        RecommenderVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
-        or 0
+        RecommenderVersion.objects.filter(is_active=True).values_list("pk", flat=True).first() or 0
     )
 
 
@@ -264,8 +268,12 @@ def recommend(
     popular = popular or {}
     group = next((s for s in visitor.segments if s in popular), "")
     # Popularity fills the list (and is all a new visitor gets), a little below personal items.
-    _merge(candidates, popular.get(group, popular.get("", [])), 0.3,
-           "popular_in_segment" if group else "popular")
+    _merge(
+        candidates,
+        popular.get(group, popular.get("", [])),
+        0.3,
+        "popular_in_segment" if group else "popular",
+    )
 
     items = catalogue(visitor.versions[1] if visitor.versions else "")
     result.source = source
@@ -292,7 +300,9 @@ def _merge(candidates, ranked, weight, code, *, reason_item=""):
         why = entry[2] if len(entry) > 2 and entry[2] else reason_item
         current = candidates.get(item)
         if current is None:
-            candidates[item] = _Candidate(item, score, code if why or code.startswith("popular") else "recommended", why)
+            candidates[item] = _Candidate(
+                item, score, code if why or code.startswith("popular") else "recommended", why
+            )
         else:
             current.score += score
             if not current.reason_item and why:
@@ -360,7 +370,11 @@ def rerank(
         pool.append((candidate, page, score))
     if not pool:
         return []
-    lam = get_setting("RECOMMENDATIONS_MMR_LAMBDA") if filters.diversity is None else filters.diversity
+    lam = (
+        get_setting("RECOMMENDATIONS_MMR_LAMBDA")
+        if filters.diversity is None
+        else filters.diversity
+    )
     top = max(s for _, _, s in pool) or 1.0
     pool.sort(key=lambda entry: (-entry[2], entry[0].item))
     chosen: list[tuple[_Candidate, CatalogueItem, float]] = []
@@ -394,7 +408,7 @@ def similar_items(
     filters: Filters | None = None,
     record: bool = True,
 ) -> Recommendations:
-    """"More like this": the item's stored neighbours (collaborative where it has
+    """ "More like this": the item's stored neighbours (collaborative where it has
     interactions, content-based where it is new), re-ranked like ``recommend``."""
     visitor = visitor or VisitorContext(visitor_id=None, segments=(), key="")
     filters = filters or Filters()

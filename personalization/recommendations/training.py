@@ -71,9 +71,9 @@ def _with_catalogue(data: InteractionData) -> InteractionData:
 def _segment_groups(data: InteractionData, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
     index = data.visitor_index()
     groups: dict[str, list[int]] = {}
-    memberships = SegmentMembership.objects.filter(segment__status=Segment.Status.ENABLED).values_list(
-        "segment__slug", "visitor_id"
-    )
+    memberships = SegmentMembership.objects.filter(
+        segment__status=Segment.Status.ENABLED
+    ).values_list("segment__slug", "visitor_id")
     for slug, visitor_id in memberships.iterator(chunk_size=5000):
         i = index.get(visitor_id)
         if i is not None and (rows is None or rows[i]):
@@ -199,9 +199,7 @@ def train(
     return version
 
 
-def _lists_for_rows(
-    model: Recommender, X, rows: list[int], items: list[str], n: int
-) -> list[list]:
+def _lists_for_rows(model: Recommender, X, rows: list[int], items: list[str], n: int) -> list[list]:
     out = []
     scores = np.asarray(model.score(X[rows]), dtype=np.float64)
     for j, r in enumerate(rows):

@@ -13,7 +13,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--algorithm", choices=sorted(RECOMMENDERS), help="Default: setting.")
-        parser.add_argument("--params", help='JSON, e.g. \'{"l2": 300}\'.')
+        parser.add_argument("--params", help="JSON, e.g. '{\"l2\": 300}'.")
         parser.add_argument(
             "--window-days", type=float, default=-1, help="0: all interactions (default: setting)."
         )
