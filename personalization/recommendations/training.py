@@ -288,7 +288,10 @@ def activate_version(version_id: int) -> RecommenderVersion:
         )
         version.is_active, version.activated_at = True, timezone.now()
         version.save(update_fields=["is_active", "activated_at"])
-    transaction.on_commit(lambda: (set_active(version_id), cache_lists(version_id)))
+    # Now (readers in this transaction, tests) and again after commit (other processes).
+    set_active(version_id)
+    cache_lists(version_id)
+    transaction.on_commit(lambda: set_active(version_id))
     return version
 
 

@@ -3,6 +3,7 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
 
 from personalization.recommendations.algorithms import RECOMMENDERS
 from personalization.recommendations.training import TrainingError, rollback, train
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--window-days", type=float, default=-1, help="0: all interactions (default: setting)."
         )
+        parser.add_argument("--now", help="ISO 8601 end of the data window (default: now).")
         parser.add_argument("--no-activate", action="store_true")
         parser.add_argument("--no-evaluate", action="store_true")
         parser.add_argument("--rollback", action="store_true", help="Re-activate the previous one.")
@@ -33,9 +35,15 @@ class Command(BaseCommand):
                 raise CommandError(f"--params is not JSON: {exc}") from exc
             if parsed is not None and not isinstance(parsed, dict):
                 raise CommandError("--params must be a JSON object.")
+            now = None
+            if options["now"]:
+                now = parse_datetime(options["now"])
+                if now is None or now.tzinfo is None:
+                    raise CommandError("--now must be an ISO 8601 date-time with a time zone.")
             version = train(
                 algorithm,
                 parsed,
+                now=now,
                 window_days=None if window_days == 0 else window_days,
                 activate=not no_activate,
                 evaluate_model=not no_evaluate,
