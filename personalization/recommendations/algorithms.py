@@ -312,6 +312,43 @@ class ContentTFIDF(Recommender):
         self.n_items = self.S.shape[0]
 
 
+class ExternalFactors(Recommender):
+    """Item factors trained elsewhere (e.g. Spark MLlib ALS): visitors are folded in by ridge
+    least squares, ``u = x V^T (V V^T + l2 I)^-1``, so no visitor factor leaves the trainer.
+    ``fit`` learns nothing; the factors come from ``load_state`` or ``set_factors``."""
+
+    name = "factors"
+
+    def __init__(self, l2: float = 0.1, **params):
+        super().__init__(l2=l2, **params)
+        self.l2 = float(l2)
+        self.V = np.zeros((1, 0), dtype=FLOAT)
+
+    def set_factors(self, V: np.ndarray) -> ExternalFactors:
+        self.V = np.asarray(V, dtype=FLOAT)
+        self.n_items = self.V.shape[1]
+        return self
+
+    def fit(self, X, **_):
+        return self
+
+    def score(self, rows):
+        V = self.V.astype(np.float64)
+        gram = V @ V.T + self.l2 * np.eye(V.shape[0])
+        users = np.linalg.solve(gram, (np.asarray(_csr(rows) @ V.T)).T).T
+        return users @ V
+
+    def similarity_rows(self, items):
+        F = self.V.T / (np.linalg.norm(self.V.T, axis=1, keepdims=True) + 1e-12)
+        return F[np.asarray(items, dtype=np.int64)] @ F.T
+
+    def state(self):
+        return {"V": self.V}
+
+    def load_state(self, state):
+        self.set_factors(state["V"])
+
+
 def _row_normalise(scores: np.ndarray) -> np.ndarray:
     top = np.abs(scores).max(axis=1, keepdims=True)
     return np.divide(scores, top, out=np.zeros_like(scores, dtype=np.float64), where=top > 0)
@@ -385,7 +422,15 @@ class Hybrid(Recommender):
 
 RECOMMENDERS: dict[str, type[Recommender]] = {
     cls.name: cls
-    for cls in (Popularity, ItemKNN, TruncatedSVDRecommender, EASE, ContentTFIDF, Hybrid)
+    for cls in (
+        Popularity,
+        ItemKNN,
+        TruncatedSVDRecommender,
+        EASE,
+        ContentTFIDF,
+        Hybrid,
+        ExternalFactors,
+    )
 }
 
 

@@ -19,20 +19,23 @@ class RecommendationsBlock(blocks.StructBlock):
         required=False,
         help_text="Only these page types, comma-separated app_label.model (e.g. demo.articlepage).",
     )
-    placement = blocks.CharBlock(required=False, max_length=80, help_text="Name used in CTR reports.")
+    placement = blocks.CharBlock(
+        required=False, max_length=80, help_text="Name used in CTR reports."
+    )
 
     class Meta:
         icon = "list-ul"
         label = "Recommendations"
         template = "personalization/recommendations.html"
 
-
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)
         parent_context = parent_context or {}
         request = parent_context.get("request")
         visitor = visitor_context(request)
-        types = tuple(t.strip().lower() for t in (value["page_types"] or "").split(",") if t.strip())
+        types = tuple(
+            t.strip().lower() for t in (value["page_types"] or "").split(",") if t.strip()
+        )
         filters = Filters(page_types=types)
         placement = value["placement"] or f"block-{value['mode']}"
         page = parent_context.get("page") or parent_context.get("self")

@@ -331,3 +331,47 @@ def train_if_enough_new_events(*, now: datetime | None = None) -> RecommenderVer
     if count < get_setting("RETRAIN_AFTER_EVENTS") and (has_model or not count):
         return None
     return train(now=now)
+
+
+def store_external_model(
+    model: Recommender, items: list[str], *, now: datetime, activate: bool = True
+) -> RecommenderVersion:
+    """A model trained elsewhere (its items in ``items`` order) becomes a version: its item
+    space is aligned with today's interactions, lists are precomputed, then it may serve."""
+    version = RecommenderVersion.objects.create(
+        algorithm=model.name, params=model.params, progress_note="Loaded from outside"
+    )
+    data = collect(
+        now=now,
+        window_days=get_setting("INTERACTION_WINDOW_DAYS"),
+        half_life_days=get_setting("INTERACTION_HALF_LIFE_DAYS"),
+    )
+    # Columns follow the model's items; interactions with unknown items are dropped.
+    index = {item: i for i, item in enumerate(items)}
+    keep = np.array([data.items[c] in index for c in data.cols], dtype=bool)
+    cols = np.array([index[data.items[c]] for c in data.cols[keep]], dtype=np.int64)
+    data.rows, data.weights, data.timestamps = (
+        data.rows[keep],
+        data.weights[keep],
+        data.timestamps[keep],
+    )
+    data.cols, data.items = cols, list(items)
+    X = data.matrix()
+    RecommenderVersion.objects.filter(pk=version.pk).update(
+        artefact=artefacts.dumps(model, items),
+        data_start=data.start,
+        data_end=data.end,
+        n_visitors=len(data.visitors),
+        n_items=len(items),
+        n_interactions=int(keep.sum()),
+        metrics={"note": "trained outside; not evaluated here"},
+    )
+    loaded = artefacts.LoadedModel(version.pk, model, items, index)
+    precompute(version, loaded, data, X, now=now)
+    RecommenderVersion.objects.filter(pk=version.pk).update(
+        status=RecommenderVersion.Status.READY, trained_at=timezone.now(), progress=100
+    )
+    if activate:
+        activate_version(version.pk)
+    version.refresh_from_db()
+    return version
