@@ -234,7 +234,8 @@ def recommend(context, limit: int = 6, placement: str = "", page_type: str = "",
 def similar_items(context, item, limit: int = 4, placement: str = "", page_type: str = ""):
     """``{% similar_items page limit=4 as items %}``: "more like this" for a page (or id).
 
-    The same for every visitor, so the page stays cacheable.
+    The same for every visitor, so the page stays cacheable; for the same reason no impression
+    is recorded here (a cached copy is shown to many visitors under one decision id).
     """
     item_id = str(getattr(item, "pk", item) or "")
     return similar_to(
@@ -243,4 +244,5 @@ def similar_items(context, item, limit: int = 4, placement: str = "", page_type:
         limit=max(1, min(int(limit), 50)),
         placement=placement or "similar",
         filters=_filters(page_type),
+        record=False,
     )
