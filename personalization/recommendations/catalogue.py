@@ -91,7 +91,7 @@ _SPACE = re.compile(r"\s+")
 
 
 def _searchable(page) -> str:
-    parts = [page.title, page.search_description or "", page._meta.verbose_name]
+    parts = [page.title, page.search_description or "", str(page._meta.verbose_name)]
     for field in page.get_search_fields():
         if not isinstance(field, index.SearchField) or field.field_name in {"title"}:
             continue
