@@ -146,6 +146,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "personalization.flush_impressions",
         "schedule": 10.0,
     },
+    "personalization-train-recommenders": {
+        "task": "personalization.train_recommenders",
+        "schedule": float(os.environ.get("RECOMMENDER_TRAIN_SECONDS", 86400)),
+    },
+    "personalization-retrain-recommenders-if-needed": {
+        "task": "personalization.retrain_recommenders_if_needed",
+        "schedule": 600.0,
+    },
     "personalization-purge-expired-data": {
         "task": "personalization.purge_expired_data",
         "schedule": 3600.0,

@@ -1,6 +1,7 @@
 """The StreamField blocks a host site puts in its pages: ``from personalization.blocks import
 PersonalizedBlock``. They live with the variants they choose between."""
 
+from .recommendations.blocks import RecommendationsBlock
 from .variants.blocks import (
     CallToActionBlock,
     PersonalizedBlock,
@@ -8,4 +9,10 @@ from .variants.blocks import (
     VariantContentBlock,
 )
 
-__all__ = ["CallToActionBlock", "PersonalizedBlock", "VariantBlock", "VariantContentBlock"]
+__all__ = [
+    "CallToActionBlock",
+    "PersonalizedBlock",
+    "RecommendationsBlock",
+    "VariantBlock",
+    "VariantContentBlock",
+]

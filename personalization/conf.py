@@ -75,6 +75,40 @@ DEFAULTS: dict[str, Any] = {
     "PRIVACY_OFFICER_GROUP": "Personalization privacy officers",
     "EDITOR_GROUP": "Personalization editors",
     "ANALYST_GROUP": "Personalization analysts",
+    # Recommendations: the interaction matrix. One weight per event type (types not listed are
+    # ignored); the item is the first of these event properties that is set.
+    "INTERACTION_WEIGHTS": {
+        "page_view": 1.0,
+        "content_view": 0.5,
+        "click": 2.0,
+        "add_to_cart": 4.0,
+        "purchase": 8.0,
+    },
+    "INTERACTION_ITEM_PROPERTIES": ["item_id", "page_id"],
+    # Older interactions count less: weight x 0.5 ** (age / half life). None: no decay.
+    "INTERACTION_HALF_LIFE_DAYS": 60,
+    # Only interactions this recent are trained on. None: all of them.
+    "INTERACTION_WINDOW_DAYS": 365,
+    # Items seen by fewer visitors, and visitors with fewer items, are left out of training.
+    "MIN_ITEM_SUPPORT": 2,
+    "MIN_VISITOR_INTERACTIONS": 1,
+    # Which recommender "train_recommenders" trains, with its parameters (see docs).
+    "RECOMMENDER": "hybrid",
+    "RECOMMENDER_PARAMS": {},
+    # Serving
+    "RECOMMENDATIONS_PRECOMPUTED": 50,  # top-N stored per visitor and per item
+    "RECOMMENDATIONS_ACTIVE_DAYS": 30,  # visitors with events this recent get a stored list
+    "RECOMMENDATIONS_TIME_BUDGET_MS": 50,  # on-the-fly scoring for visitors without a list
+    "RECOMMENDATIONS_RECENT_ITEMS": 20,  # how many recent items the on-the-fly path reads
+    "RECOMMENDATIONS_EXCLUDE_SEEN": True,
+    "RECOMMENDATIONS_MMR_LAMBDA": 0.8,  # 1.0: pure relevance; lower: more diverse lists
+    "RECOMMENDATIONS_FRESHNESS_BOOST": 0.1,  # added to a page first published ...
+    "RECOMMENDATIONS_FRESHNESS_DAYS": 14,  # ... this recently, fading linearly
+    "RECOMMENDATIONS_PAGE_TYPES": [],  # "app_label.model" names; empty: every page type
+    "RECOMMENDATIONS_MAX_LIMIT": 50,
+    "RECOMMENDATIONS_CACHE_TTL": 60 * 60 * 24,
+    # Retrain once this many new events arrived since the active model's data window ended.
+    "RETRAIN_AFTER_EVENTS": 5000,
 }
 
 

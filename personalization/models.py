@@ -4,6 +4,13 @@ from .consent.models import ConsentChange, ConsentRecord
 from .events.models import Event
 from .privacy.models import PrivacyAuditEntry
 from .profiles.models import ProfileCounter, VisitorAlias, VisitorProfile
+from .recommendations.models import (
+    Interaction,
+    RecommendationImpression,
+    RecommenderVersion,
+    SimilarItems,
+    VisitorRecommendations,
+)
 from .segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from .variants.models import Impression, PersonalizedContent
 
@@ -12,12 +19,17 @@ __all__ = [
     "ConsentRecord",
     "Event",
     "Impression",
+    "Interaction",
     "PersonalizedContent",
     "PrivacyAuditEntry",
     "ProfileCounter",
+    "RecommendationImpression",
+    "RecommenderVersion",
     "Segment",
     "SegmentMembership",
     "SegmentSizeHistory",
+    "SimilarItems",
     "VisitorAlias",
     "VisitorProfile",
+    "VisitorRecommendations",
 ]

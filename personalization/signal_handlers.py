@@ -11,9 +11,11 @@ from wagtail.signals import page_published, page_unpublished
 from .conf import get_setting
 from .context import bump_content_version
 from .profiles.identity import link_user, parse_visitor_token
+from .recommendations.serving import forget_visitor_lists
 from .segments.models import Segment
 from .segments.services import bump_definitions, forget_memberships, update_visitor_memberships
 from .signals import (
+    consent_changed,
     profile_changed,
     profiles_merged,
     segment_entered,
@@ -87,3 +89,16 @@ def erase_buffered_impressions(sender, visitor_id, **kwargs):
     """Impressions still waiting in the buffer are written, then erased like the rest."""
     flush_impressions()
     Impression.objects.filter(visitor_id=visitor_id).delete()
+
+
+@receiver(visitor_erased, dispatch_uid="personalization.forget_recommendations")
+def forget_recommendations_on_erasure(sender, visitor_id, **kwargs):
+    """Cached lists go with their rows (erasure already deleted the rows)."""
+    forget_visitor_lists(visitor_id)
+
+
+@receiver(consent_changed, dispatch_uid="personalization.recommendations_consent")
+def forget_recommendations_without_consent(sender, visitor_id, changes, **kwargs):
+    """Withdrawing personalization consent removes the visitor's precomputed list at once."""
+    if changes.get("personalization") is False:
+        forget_visitor_lists(visitor_id)

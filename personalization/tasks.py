@@ -6,6 +6,8 @@ from celery import shared_task
 
 from .privacy.services import purge_expired_data as purge_expired_data_service
 from .profiles.folding import fold_stragglers, fold_visitor
+from .recommendations.training import train as train_recommender
+from .recommendations.training import train_if_enough_new_events
 from .segments.services import (
     recompute_segment_by_id,
     recompute_time_dependent,
@@ -71,3 +73,16 @@ def purge_expired_data() -> dict[str, int]:
 def flush_impressions() -> int:
     """Write the impressions the decide API buffered; safe to run often and concurrently."""
     return flush_impressions_service()
+
+
+@shared_task(name="personalization.train_recommenders", acks_late=True, time_limit=3600)
+def train_recommenders(algorithm: str | None = None) -> int:
+    """Beat (daily by default): train, evaluate and activate a new version; returns its id."""
+    return train_recommender(algorithm).pk
+
+
+@shared_task(name="personalization.retrain_recommenders_if_needed", acks_late=True)
+def retrain_recommenders_if_needed() -> int | None:
+    """Beat (often): retrain once PERSONALIZATION_RETRAIN_AFTER_EVENTS new events arrived."""
+    version = train_if_enough_new_events()
+    return version.pk if version else None

@@ -12,6 +12,7 @@ from .capture import track_page_view
 from .preview import PreviewAsSegmentItem
 from .segments.models import Segment
 from .views.privacy import EXPORT_PERM, PrivacyRequestView
+from .views.recommendations import RecommendationsViewSet
 from .views.segments import SegmentPermissionPolicy, SegmentViewSet
 from .views.variants import PersonalizedContentViewSet
 
@@ -59,7 +60,7 @@ class PersonalizationMenu(ViewSetGroup):
     menu_name = "personalization"
     menu_icon = "user"
     menu_order = 250
-    items = (SegmentViewSet, PersonalizedContentViewSet)
+    items = (SegmentViewSet, PersonalizedContentViewSet, RecommendationsViewSet)
     submenu_hook = PERSONALIZATION_MENU_HOOK
 
 

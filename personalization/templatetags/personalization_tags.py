@@ -11,6 +11,9 @@ from django.utils.safestring import mark_safe
 
 from ..context import versions, visitor_context
 from ..profiles.snapshot import get_snapshot
+from ..recommendations.serving import Filters
+from ..recommendations.serving import recommend as recommend_items
+from ..recommendations.serving import similar_items as similar_to
 from ..segments.services import may_personalize
 from ..variants.selection import ALL, ANY, VariantRule, choose
 from ..variants.services import choose_snippet, snippet_definitions
@@ -202,3 +205,44 @@ def do_if_segment(parser, token):
         nodelist_false = parser.parse(("endif_segment",))
         parser.delete_first_token()
     return IfSegmentNode(slugs, kwargs.get("match"), nodelist_true, nodelist_false)
+
+
+def _filters(page_type: str = "", locale: str = "") -> Filters:
+    types = tuple(t.strip().lower() for t in page_type.split(",") if t.strip())
+    return Filters(page_types=types, locale=locale)
+
+
+@register.simple_tag(takes_context=True)
+def recommend(context, limit: int = 6, placement: str = "", page_type: str = "", locale: str = ""):
+    """``{% recommend limit=6 placement="home" as items %}``: recommendations for the visitor.
+
+    Iterate ``items`` for ``id``, ``title``, ``url``, ``score`` and ``reason.text``; send
+    ``items.decision_id`` with click events. The page becomes private (never a shared-cache copy).
+    """
+    request = context.get("request")
+    if request is not None:
+        request._pz_private = True
+    return recommend_items(
+        _context_of(context),
+        limit=max(1, min(int(limit), 50)),
+        placement=placement or "template",
+        filters=_filters(page_type, locale),
+    )
+
+
+@register.simple_tag(takes_context=True)
+def similar_items(context, item, limit: int = 4, placement: str = "", page_type: str = ""):
+    """``{% similar_items page limit=4 as items %}``: "more like this" for a page (or id).
+
+    The same for every visitor, so the page stays cacheable; for the same reason no impression
+    is recorded here (a cached copy is shown to many visitors under one decision id).
+    """
+    item_id = str(getattr(item, "pk", item) or "")
+    return similar_to(
+        item_id,
+        _context_of(context),
+        limit=max(1, min(int(limit), 50)),
+        placement=placement or "similar",
+        filters=_filters(page_type),
+        record=False,
+    )

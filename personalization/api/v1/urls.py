@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from . import decide_views, reach_views, segment_views, views
+from . import decide_views, reach_views, recommendation_views, segment_views, views
 
 urlpatterns = [
     path("events", views.EventsView.as_view(), name="events"),
@@ -11,6 +11,11 @@ urlpatterns = [
     path("visitors/<str:visitor_id>/export", views.VisitorExportView.as_view(), name="export"),
     path("visitors/<str:visitor_id>/traits", views.VisitorTraitsView.as_view(), name="traits"),
     path("decide", decide_views.DecideView.as_view(), name="decide"),
+    path(
+        "recommendations",
+        recommendation_views.RecommendationsView.as_view(),
+        name="recommendations",
+    ),
     path("segments", segment_views.SegmentListView.as_view(), name="segments"),
     path("segments/estimate", segment_views.SegmentEstimateView.as_view(), name="segment-estimate"),
     path("variants/reach", reach_views.VariantReachView.as_view(), name="variant-reach"),

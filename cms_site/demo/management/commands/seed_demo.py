@@ -501,6 +501,7 @@ class Command(BaseCommand):
         if not no_visitors and visitors:
             stats = self.seed_visitors(rng, visitors, seed)
         sizes = self.seed_segments()
+        recommender = self.seed_recommender()
         self.stdout.write(self.style.SUCCESS("Demo site ready."))
         self.stdout.write(f"  pages created:    {self.created_pages}")
         self.stdout.write(f"  articles:         {ArticlePage.objects.live().count()}")
@@ -524,6 +525,18 @@ class Command(BaseCommand):
             self.stdout.write(f"  archetypes:       {mix}")
         for slug, size in sizes.items():
             self.stdout.write(f"  segment {slug:<22} {size} members")
+        if recommender is not None:
+            ndcg = recommender.metrics.get("time", {}).get("model", {}).get("ndcg@10")
+            self.stdout.write(
+                f"  recommender:      v{recommender.pk} {recommender.algorithm}, "
+                f"{recommender.n_interactions} interactions, NDCG@10 {ndcg} (time split)"
+            )
+
+    def seed_recommender(self):
+        """Train and activate a recommender so "Recommended for you" shows at once."""
+        from personalization.recommendations.training import train
+
+        return train()
 
     # -- segments --------------------------------------------------------------------------
 

@@ -1,0 +1,459 @@
+"""Serving recommendations: one cache round trip for the stored lists, the database behind it,
+on-the-fly scoring for visitors without a list, then re-ranking.
+
+The cache holds, per key, ``(version id, list)``: the active version id, the visitor's list,
+the context item's neighbours and the popular lists are read in one ``get_many``. A list of
+another version than the active one is a miss (activation needs no flush).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import numpy as np
+from django.utils import timezone
+
+from ..conf import get_setting
+from ..consent.services import effective_consent
+from ..context import VisitorContext
+from ..segments.services import visitor_snapshot
+from ..visitor_cache import cache
+from . import artefacts
+from .algorithms import top_n
+from .catalogue import CatalogueItem, catalogue
+from .interactions import recent_items
+from .models import (
+    RecommendationImpression,
+    RecommenderVersion,
+    SimilarItems,
+    VisitorRecommendations,
+)
+
+ACTIVE_KEY = "personalization:recs:active"
+POPULAR_KEY = "__popular__"
+
+
+def visitor_key(visitor_id) -> str:
+    return f"personalization:recs:visitor:{visitor_id}"
+
+
+def item_key(item_id: str) -> str:
+    return f"personalization:recs:item:{item_id}"
+
+
+def _ttl() -> int:
+    return get_setting("RECOMMENDATIONS_CACHE_TTL")
+
+
+def set_active(version_id: int | None) -> None:
+    cache().set(ACTIVE_KEY, version_id or 0, _ttl())
+
+
+def active_version_id() -> int:
+    return (
+        RecommenderVersion.objects.filter(is_active=True).values_list("pk", flat=True).first() or 0
+    )
+
+
+def cache_lists(version_id: int, chunk: int = 2000) -> int:
+    """Copy a version's stored lists into the cache (after activation); returns keys written."""
+    written = 0
+    store = cache()
+    for model, key_of, field_name in (
+        (VisitorRecommendations, visitor_key, "visitor_id"),
+        (SimilarItems, item_key, "item_id"),
+    ):
+        batch: dict = {}
+        rows = model.objects.filter(version_id=version_id).values_list(field_name, "items")
+        for owner, items in rows.iterator(chunk_size=chunk):
+            batch[key_of(owner)] = (version_id, items)
+            if len(batch) >= chunk:
+                store.set_many(batch, _ttl())
+                written += len(batch)
+                batch = {}
+        if batch:
+            store.set_many(batch, _ttl())
+            written += len(batch)
+    return written
+
+
+def forget_visitor_lists(visitor_id) -> None:
+    """After erasure or a consent withdrawal: the cached list goes with the rows."""
+    cache().delete(visitor_key(visitor_id))
+    VisitorRecommendations.objects.filter(visitor_id=visitor_id).delete()
+
+
+# -- the request ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Business rules applied at serve time; editors set them on blocks, clients as params."""
+
+    page_types: tuple[str, ...] = ()
+    locale: str = ""
+    site_id: int | None = None
+    exclude: tuple[str, ...] = ()
+    exclude_seen: bool | None = None  # None: PERSONALIZATION_RECOMMENDATIONS_EXCLUDE_SEEN
+    diversity: float | None = None  # MMR lambda; None: the setting
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str  # because_you_viewed | similar_to | popular_in_segment | popular | trending
+    text: str
+    item_id: str = ""
+
+
+@dataclass(frozen=True)
+class RecommendedItem:
+    id: str
+    title: str
+    url: str
+    score: float
+    reason: Reason
+    page_type: str = ""
+
+
+@dataclass
+class Recommendations:
+    decision_id: uuid.UUID
+    version_id: int | None
+    source: str  # precomputed | on_the_fly | popular | none
+    placement: str = ""
+    items: list[RecommendedItem] = field(default_factory=list)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class _Candidate:
+    item: str
+    score: float
+    reason_code: str
+    reason_item: str = ""
+
+
+def _cached_or_db(found: dict, key: str, active: int, loader):
+    value = found.get(key)
+    if value is not None and value[0] == active:
+        return value[1], False
+    items = loader()
+    if items is not None:
+        cache().set(key, (active, items), _ttl())
+    return items, True
+
+
+def _visitor_list(visitor_id, active):
+    return (
+        VisitorRecommendations.objects.filter(version_id=active, visitor_id=visitor_id)
+        .values_list("items", flat=True)
+        .first()
+    )
+
+
+def _item_list(item_id, active):
+    return (
+        SimilarItems.objects.filter(version_id=active, item_id=item_id)
+        .values_list("items", flat=True)
+        .first()
+    )
+
+
+def _personalization_allowed(visitor: VisitorContext) -> bool:
+    if visitor.visitor_id is None or visitor.preview:
+        return False
+    snapshot = visitor_snapshot(visitor.visitor_id)
+    return effective_consent(snapshot.consent)["personalization"]
+
+
+def _on_the_fly(visitor_id, active: int, now: datetime, budget_s: float, started: float):
+    """Score a visitor from their recent items with the active model, within the budget.
+    None when over budget or the visitor has no items: the caller falls back to popular."""
+    items = recent_items(visitor_id, now=now, limit=get_setting("RECOMMENDATIONS_RECENT_ITEMS"))
+    if not items or time.perf_counter() - started > budget_s:
+        return None
+    loaded = artefacts.loaded_model(active)
+    if loaded is None or time.perf_counter() - started > budget_s:
+        return None
+    known = [(loaded.index[i], w) for i, w in items.items() if i in loaded.index]
+    if not known:
+        return None
+    from scipy import sparse
+
+    cols = np.array([c for c, _ in known])
+    weights = np.array([w for _, w in known], dtype=np.float32)
+    row = sparse.csr_matrix((weights, (np.zeros(len(cols)), cols)), shape=(1, len(loaded.items)))
+    scores = np.asarray(loaded.model.score(row), dtype=np.float64)[0]
+    n = get_setting("RECOMMENDATIONS_PRECOMPUTED")
+    best = [b for b in top_n(scores, n, exclude=cols) if scores[b] > 0]
+    reasons = loaded.model.explain(cols, weights, best)
+    seen = [loaded.items[c] for c in cols]
+    ranked = [
+        [loaded.items[b], float(scores[b]), loaded.items[r] if r is not None else ""]
+        for b, r in zip(best, reasons, strict=True)
+    ]
+    return ranked, seen
+
+
+def recommend(
+    visitor: VisitorContext,
+    *,
+    limit: int = 6,
+    context_item: str | None = None,
+    placement: str = "",
+    filters: Filters | None = None,
+    now: datetime | None = None,
+    record: bool = True,
+) -> Recommendations:
+    """Recommendations for a visitor (and optionally the item they are looking at).
+
+    On a warm cache: one round trip, no query (plus one INSERT for the impression when the
+    visitor's consent lets us keep it).
+    """
+    filters = filters or Filters()
+    now = now or visitor.now or timezone.now()
+    started = time.perf_counter()
+    vid = visitor.visitor_id if not visitor.preview else None
+    keys = [ACTIVE_KEY, item_key(POPULAR_KEY)]
+    if vid is not None:
+        keys.append(visitor_key(vid))
+    if context_item:
+        keys.append(item_key(context_item))
+    found = cache().get_many(keys)
+    active = found.get(ACTIVE_KEY)
+    if active is None:
+        active = active_version_id()
+        set_active(active)
+    result = Recommendations(uuid.uuid4(), active or None, "none", placement[:80])
+    if not active:
+        return result
+
+    candidates: dict[str, _Candidate] = {}
+    seen: list[str] = []
+    source = "popular"
+    if vid is not None:
+        stored, missed = _cached_or_db(
+            found, visitor_key(vid), active, lambda: _visitor_list(vid, active)
+        )
+        if stored is not None:
+            source = "precomputed"
+            _merge(candidates, stored, 1.0, "because_you_viewed")
+        elif _personalization_allowed(visitor):
+            budget = get_setting("RECOMMENDATIONS_TIME_BUDGET_MS") / 1000.0
+            fly = _on_the_fly(vid, active, now, budget, started)
+            if fly is not None:
+                source = "on_the_fly"
+                _merge(candidates, fly[0], 1.0, "because_you_viewed")
+                seen = fly[1]
+    if context_item:
+        neighbours, _ = _cached_or_db(
+            found, item_key(context_item), active, lambda: _item_list(context_item, active)
+        )
+        if neighbours:
+            _merge(candidates, neighbours, 2.0, "similar_to", reason_item=context_item)
+            if source == "popular":
+                source = "similar"
+    popular, _ = _cached_or_db(
+        found, item_key(POPULAR_KEY), active, lambda: _item_list(POPULAR_KEY, active)
+    )
+    popular = popular or {}
+    group = next((s for s in visitor.segments if s in popular), "")
+    # Popularity fills the list (and is all a new visitor gets), a little below personal items.
+    _merge(
+        candidates,
+        popular.get(group, popular.get("", [])),
+        0.3,
+        "popular_in_segment" if group else "popular",
+    )
+
+    items = catalogue(visitor.versions[1] if visitor.versions else "")
+    result.source = source
+    result.items = rerank(
+        list(candidates.values()),
+        items,
+        limit=limit,
+        filters=filters,
+        exclude=set(seen) | ({context_item} if context_item else set()),
+        now=now,
+    )
+    if record:
+        record_impression(visitor, result)
+    return result
+
+
+def _merge(candidates, ranked, weight, code, *, reason_item=""):
+    """Add a list (best first) to the candidates: scores normalised by the list's best."""
+    if not ranked:
+        return
+    top = max(abs(float(entry[1])) for entry in ranked) or 1.0
+    for entry in ranked:
+        item, score = str(entry[0]), weight * float(entry[1]) / top
+        why = entry[2] if len(entry) > 2 and entry[2] else reason_item
+        current = candidates.get(item)
+        if current is None:
+            candidates[item] = _Candidate(
+                item, score, code if why or code.startswith("popular") else "recommended", why
+            )
+        else:
+            current.score += score
+            if not current.reason_item and why:
+                current.reason_item, current.reason_code = why, code
+
+
+def _similarity(a: CatalogueItem, b: CatalogueItem) -> float:
+    """Content similarity for diversity: Jaccard over tags, category and page type."""
+    if not a.tags or not b.tags:
+        return 0.0
+    return len(a.tags & b.tags) / len(a.tags | b.tags)
+
+
+def _reason(candidate: _Candidate, items: dict[str, CatalogueItem]) -> Reason:
+    source = items.get(candidate.reason_item)
+    title = source.title if source else ""
+    if candidate.reason_code == "because_you_viewed" and title:
+        return Reason("because_you_viewed", f"Because you viewed “{title}”", source.id)
+    if candidate.reason_code == "similar_to" and title:
+        return Reason("similar_to", f"Similar to “{title}”", source.id)
+    if candidate.reason_code == "popular_in_segment":
+        return Reason("popular_in_segment", "Popular with visitors like you")
+    if candidate.reason_code == "fresh":
+        return Reason("fresh", "New")
+    return Reason("popular", "Popular right now")
+
+
+def rerank(
+    candidates: list[_Candidate],
+    items: dict[str, CatalogueItem],
+    *,
+    limit: int,
+    filters: Filters,
+    exclude: set[str],
+    now: datetime,
+) -> list[RecommendedItem]:
+    """Filter (live pages in the catalogue, page types, locale, site, excluded ids), boost
+    fresh pages, then pick by maximal marginal relevance:
+    ``lambda * relevance - (1 - lambda) * max similarity to what is already picked``."""
+    exclude_seen = (
+        get_setting("RECOMMENDATIONS_EXCLUDE_SEEN")
+        if filters.exclude_seen is None
+        else filters.exclude_seen
+    )
+    banned = set(filters.exclude) | (exclude if exclude_seen else set())
+    page_types = set(filters.page_types or get_setting("RECOMMENDATIONS_PAGE_TYPES"))
+    boost = get_setting("RECOMMENDATIONS_FRESHNESS_BOOST")
+    fresh_days = get_setting("RECOMMENDATIONS_FRESHNESS_DAYS")
+    pool: list[tuple[_Candidate, CatalogueItem, float]] = []
+    for candidate in candidates:
+        page = items.get(candidate.item)
+        if page is None or candidate.item in banned:
+            continue
+        if page_types and page.page_type not in page_types:
+            continue
+        if filters.locale and page.locale != filters.locale:
+            continue
+        if filters.site_id is not None and filters.site_id not in page.site_ids:
+            continue
+        score = candidate.score
+        if boost and fresh_days and page.first_published_at is not None:
+            age = (now - page.first_published_at).total_seconds() / 86400.0
+            if 0 <= age < fresh_days:
+                score += boost * (1.0 - age / fresh_days)
+        pool.append((candidate, page, score))
+    if not pool:
+        return []
+    lam = (
+        get_setting("RECOMMENDATIONS_MMR_LAMBDA")
+        if filters.diversity is None
+        else filters.diversity
+    )
+    top = max(s for _, _, s in pool) or 1.0
+    pool.sort(key=lambda entry: (-entry[2], entry[0].item))
+    chosen: list[tuple[_Candidate, CatalogueItem, float]] = []
+    while pool and len(chosen) < limit:
+        best_i, best_value = 0, -math.inf
+        for i, (_, page, score) in enumerate(pool):
+            redundancy = max((_similarity(page, p) for _, p, _ in chosen), default=0.0)
+            value = lam * score / top - (1.0 - lam) * redundancy
+            if value > best_value + 1e-12:
+                best_i, best_value = i, value
+        chosen.append(pool.pop(best_i))
+    return [
+        RecommendedItem(
+            id=page.id,
+            title=page.title,
+            url=page.url,
+            score=round(score, 5),
+            reason=_reason(candidate, items),
+            page_type=page.page_type,
+        )
+        for candidate, page, score in chosen
+    ]
+
+
+def similar_items(
+    item_id: str,
+    visitor: VisitorContext | None = None,
+    *,
+    limit: int = 4,
+    placement: str = "",
+    filters: Filters | None = None,
+    record: bool = True,
+) -> Recommendations:
+    """ "More like this": the item's stored neighbours (collaborative where it has
+    interactions, content-based where it is new), re-ranked like ``recommend``."""
+    visitor = visitor or VisitorContext(visitor_id=None, segments=(), key="")
+    filters = filters or Filters()
+    key = item_key(str(item_id))
+    found = cache().get_many([ACTIVE_KEY, key])
+    active = found.get(ACTIVE_KEY)
+    if active is None:
+        active = active_version_id()
+        set_active(active)
+    result = Recommendations(uuid.uuid4(), active or None, "none", placement[:80])
+    if not active:
+        return result
+    neighbours, _ = _cached_or_db(found, key, active, lambda: _item_list(str(item_id), active))
+    candidates: dict[str, _Candidate] = {}
+    _merge(candidates, neighbours or [], 1.0, "similar_to", reason_item=str(item_id))
+    result.source = "similar" if neighbours else "none"
+    result.items = rerank(
+        list(candidates.values()),
+        catalogue(visitor.versions[1] if visitor.versions else ""),
+        limit=limit,
+        filters=replace(filters, exclude=(*filters.exclude, str(item_id))),
+        exclude=set(),
+        now=visitor.now or timezone.now(),
+    )
+    if record:
+        record_impression(visitor, result)
+    return result
+
+
+def record_impression(visitor: VisitorContext, result: Recommendations) -> bool:
+    """Keep what was shown (one INSERT) when the visitor's consent lets us collect events."""
+    if (
+        not result.items
+        or visitor.visitor_id is None
+        or not visitor.collects_events
+        or visitor.preview
+    ):
+        return False
+    RecommendationImpression.objects.create(
+        decision_id=result.decision_id,
+        visitor_id=visitor.visitor_id,
+        placement=result.placement,
+        version_id=result.version_id,
+        source=result.source,
+        items=[item.id for item in result.items],
+        created_at=visitor.now,
+    )
+    return True
