@@ -149,17 +149,19 @@ def build_visitor_context(
     request: RequestContext,
     *,
     version_pair: tuple[str, str] | None = None,
+    snapshot: ProfileSnapshot | None = None,
     timezone_name: str = "",
     is_authenticated: bool = False,
     user_groups: frozenset[str] = frozenset(),
 ) -> VisitorContext:
     """The context for a visitor described by plain values (the decide API's path).
 
-    Without a ``version_pair`` already read, versions and snapshot come in one round trip.
+    Without a ``version_pair`` already read, versions and snapshot come in one round trip; a
+    caller that read both passes them.
     """
     if version_pair is None:
         version_pair, snapshot = versions_and_snapshot(visitor_id)
-    else:
+    elif snapshot is None:
         snapshot = visitor_snapshot(visitor_id)
     segments = visitor_segments(
         visitor_id,
