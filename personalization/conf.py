@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "SNAPSHOT_CACHE_ALIAS": "default",
     "SNAPSHOT_TTL_SECONDS": 60 * 60,
     "MAX_TRAITS": 100,
+    # Signs segment webhooks (X-Personalization-Signature). Its own secret, shared with the
+    # receivers; never SECRET_KEY. Webhooks are not sent while it is empty.
+    "WEBHOOK_SECRET": "",
     # Headers a CDN sets with the visitor's location, tried in order.
     "COUNTRY_HEADERS": [
         "CF-IPCountry",
