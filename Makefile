@@ -19,15 +19,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo --visitors $(VISITORS)
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py seed_demo --visitors $(VISITORS)
 	@echo "Demo: http://127.0.0.1:$(PORT)/  admin: http://127.0.0.1:$(PORT)/admin/ (admin / admin)"
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) manage.py makemigrations --check --dry-run
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 	@if command -v node >/dev/null 2>&1; then node --test tests/js/; else echo "node not found: tracker.js tests skipped"; fi
 	$(PY) -m pytest
 
@@ -40,7 +40,7 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format personalization
 
 schema: $(VENV)/.installed
-	$(PY) manage.py spectacular --urlconf personalization.api.schema_urls --file docs/openapi.yaml --validate
+	DEBUG=1 $(PY) manage.py spectacular --urlconf personalization.api.schema_urls --file docs/openapi.yaml --validate
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/ingest.py
@@ -52,7 +52,7 @@ bench-render: $(VENV)/.installed
 	$(PY) benchmarks/render.py
 
 worker: $(VENV)/.installed
-	$(VENV)/bin/celery -A cms_site worker -Q events,default --beat --loglevel=info
+	DEBUG=1 $(VENV)/bin/celery -A cms_site worker -Q events,default --beat --loglevel=info
 
 clean:
 	rm -rf $(VENV) db.sqlite3 static_collected

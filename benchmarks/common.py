@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from urllib.parse import urlsplit, urlunsplit
+
+# The site refuses to start without DEBUG and a SECRET_KEY: each run makes one up, shared by the
+# processes it starts (they inherit the environment).
+os.environ.setdefault("SECRET_KEY", "benchmark-run-" + secrets.token_hex(32))
 
 
 def log(*args) -> None:

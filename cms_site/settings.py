@@ -3,12 +3,19 @@
 Nothing set: SQLite, eager Celery and a local-memory cache, so a laptop needs no services.
 ``DATABASE_URL`` switches to PostgreSQL (or any database dj-database-url knows), ``REDIS_URL``
 switches the cache and the Celery broker to Redis and turns eager mode off.
+
+``DEBUG`` is off unless the environment turns it on (``make demo`` does). Without ``DEBUG``, a
+``SECRET_KEY`` must come from the environment: the demo's published key signs visitor tokens
+that anyone could forge, so the site refuses to start with it (the test suite, which runs
+without DEBUG, gets a key of its own).
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,10 +27,20 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = os.environ.get(
-    "SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789"
-)
-DEBUG = env_bool("DEBUG", True)
+# Published in this repository: only ever good for a demo on a laptop (DEBUG=1).
+DEMO_SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"
+DEBUG = env_bool("DEBUG", False)
+TESTING = "pytest" in sys.modules
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = DEMO_SECRET_KEY
+elif not SECRET_KEY and TESTING:
+    SECRET_KEY = "test-suite-only-" + "k3y-n0t-f0r-any-s1te-" * 3
+elif not SECRET_KEY or (SECRET_KEY == DEMO_SECRET_KEY and not DEBUG):
+    raise ImproperlyConfigured(
+        "Set SECRET_KEY in the environment (a long random string): the demo's published key "
+        "would let anyone sign visitor tokens. Only DEBUG=1 (make demo) runs without one."
+    )
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver,[::1]").split(",")
 
 INSTALLED_APPS = [

@@ -77,6 +77,49 @@ def check_installation(app_configs, **kwargs):
             )
         )
     problems.extend(_segment_key_middleware(middleware))
+    problems.extend(_signing_keys())
+    return problems
+
+
+# Keys published in code (this repository's demo, Django's startproject placeholder prefix):
+# anyone who knows one signs visitor tokens and segment keys for a site that uses it.
+KNOWN_KEYS = frozenset({"dev-only-insecure-key-change-me-in-production-0123456789"})
+KNOWN_KEY_PREFIXES = ("django-insecure-", "dev-only-insecure-key")
+
+
+def weak_key(key: str) -> str | None:
+    """Why a signing key is unsafe, or None if it looks like a long random secret."""
+    if key in KNOWN_KEYS or key.startswith(KNOWN_KEY_PREFIXES):
+        return "it is published"
+    if len(key) < 50 or len(set(key)) < 5:
+        return "it is shorter than 50 characters or has fewer than 5 distinct ones"
+    return None
+
+
+def _signing_keys() -> list:
+    """SECRET_KEY signs visitor tokens and segment keys; the webhook secret signs what we send
+    to other systems. Outside DEBUG, a known or weak key is an error."""
+    problems = []
+    why = weak_key(str(settings.SECRET_KEY))
+    if why and not settings.DEBUG:
+        problems.append(
+            Error(
+                f"SECRET_KEY cannot sign visitor tokens: {why}.",
+                hint="Set SECRET_KEY to a long random string (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(50))') and keep it out of the repository.",
+                id="personalization.E008",
+            )
+        )
+    webhook_secret = get_setting("WEBHOOK_SECRET")
+    if webhook_secret and webhook_secret == settings.SECRET_KEY:
+        problems.append(
+            Error(
+                "PERSONALIZATION_WEBHOOK_SECRET is the SECRET_KEY.",
+                hint="Receivers of segment webhooks hold the webhook secret: give them one of "
+                "its own, never the key that signs visitor tokens.",
+                id="personalization.E009",
+            )
+        )
     return problems
 
 

@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "VISITOR_HEADER": "X-Visitor-Id",
     # Server-to-server clients: {"name": "secret"}; they may act for any visitor id.
     "API_KEYS": {},
+    # Origins (``https://shop.example.com``) whose pages may change a visitor's state (consent,
+    # events, erasure) with the visitor's cookie. The site's own origin is always allowed.
+    "ALLOWED_ORIGINS": [],
     # Consent: the state a visitor has before saying anything (GDPR-style opt-in by default).
     "CONSENT_DEFAULTS": {
         "necessary": True,
@@ -34,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_EVENT_AGE_DAYS": 30,
     "MAX_CLOCK_SKEW_SECONDS": 300,
     "MAX_PROPERTIES_BYTES": 8192,
+    # Reverse proxies of the site's own in front of it (load balancer, CDN): 0 means clients
+    # connect directly and X-Forwarded-For is ignored, so it cannot be used to dodge rate limits.
+    "NUM_PROXIES": 0,
     "THROTTLE_RATES": {"visitor": "600/min", "client": "12000/min", "anonymous": "300/min"},
     # Server-side capture of Wagtail page views (no JavaScript needed).
     "TRACK_PAGE_VIEWS": True,
@@ -47,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "SNAPSHOT_CACHE_ALIAS": "default",
     "SNAPSHOT_TTL_SECONDS": 60 * 60,
     "MAX_TRAITS": 100,
+    # Signs segment webhooks (X-Personalization-Signature). Its own secret, shared with the
+    # receivers; never SECRET_KEY. Webhooks are not sent while it is empty.
+    "WEBHOOK_SECRET": "",
     # Headers a CDN sets with the visitor's location, tried in order.
     "COUNTRY_HEADERS": [
         "CF-IPCountry",

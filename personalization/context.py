@@ -4,15 +4,18 @@ Template tags, StreamField blocks, the pages API and the decide API all read the
 ``VisitorContext``, so rendering twenty personalized blocks costs what rendering one does: two
 cache round trips (definition versions, then the profile snapshot) and no query on a warm cache.
 
-The segment key is what shared caches vary on. It is an HMAC of the definition versions and the
-visitor's segment set, prefixed with a short version tag: compact, unforgeable, identical for
-every visitor in the same segments, and useless once a segment, variant or snippet changes
-(the version tag no longer matches, so the stale key is ignored rather than served from cache).
+The segment key is what shared caches vary on: ``<version tag>.<set>.<mac>``. The set part is
+an HMAC of the definition versions and the visitor's segment set (identical for every visitor in
+the same segments, and saying nothing about which they are); the mac signs tag and set, and is
+verified (in constant time) before a key is used to look up a cached copy, so only keys this
+site issued are honoured. A key is useless once a segment, variant or snippet changes: the
+version tag no longer matches, so the stale key is ignored rather than served from cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,20 +89,35 @@ def _version_tag(segment_version: str, content_version: str) -> str:
     return digest.hexdigest()
 
 
+def _key_mac(tag: str, segment_set: str) -> str:
+    payload = f"{tag}.{segment_set}"
+    mac = salted_hmac("personalization.segment-key.mac", payload, algorithm="sha256")
+    return mac.hexdigest()[:16]
+
+
 def segment_key(segments, *, known: bool, version_pair: tuple[str, str]) -> str:
-    """The compact key for a segment set: ``<version tag>.<hmac>`` (25 characters).
+    """The compact key for a segment set: ``<version tag>.<set>.<mac>`` (42 characters).
 
     ``known`` says whether the visitor has an id (has answered the consent banner), because
     pages commonly differ on that too.
     """
     tag = _version_tag(*version_pair)
     payload = f"{tag}|{int(known)}|{','.join(sorted(segments))}"
-    mac = salted_hmac("personalization.segment-key", payload, algorithm="sha256").hexdigest()
-    return f"{tag}.{mac[:16]}"
+    digest = salted_hmac("personalization.segment-key", payload, algorithm="sha256").hexdigest()
+    segment_set = digest[:16]
+    return f"{tag}.{segment_set}.{_key_mac(tag, segment_set)}"
 
 
 def key_is_current(key: str, version_pair: tuple[str, str]) -> bool:
-    return key.partition(".")[0] == _version_tag(*version_pair)
+    """Whether a presented key was issued by this site for the current versions: the tag must
+    match and the mac verify, compared in constant time."""
+    if len(key) > 64:
+        return False
+    tag, _, rest = key.partition(".")
+    segment_set, _, mac = rest.partition(".")
+    if tag != _version_tag(*version_pair) or not segment_set or not mac:
+        return False
+    return hmac.compare_digest(mac.encode(), _key_mac(tag, segment_set).encode())
 
 
 # -- the per-request context ------------------------------------------------------------------
@@ -149,17 +167,19 @@ def build_visitor_context(
     request: RequestContext,
     *,
     version_pair: tuple[str, str] | None = None,
+    snapshot: ProfileSnapshot | None = None,
     timezone_name: str = "",
     is_authenticated: bool = False,
     user_groups: frozenset[str] = frozenset(),
 ) -> VisitorContext:
     """The context for a visitor described by plain values (the decide API's path).
 
-    Without a ``version_pair`` already read, versions and snapshot come in one round trip.
+    Without a ``version_pair`` already read, versions and snapshot come in one round trip; a
+    caller that read both passes them.
     """
     if version_pair is None:
         version_pair, snapshot = versions_and_snapshot(visitor_id)
-    else:
+    elif snapshot is None:
         snapshot = visitor_snapshot(visitor_id)
     segments = visitor_segments(
         visitor_id,

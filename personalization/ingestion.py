@@ -18,7 +18,7 @@ from .conf import get_setting
 from .consent.services import may_collect_events
 from .events.services import store_events
 from .profiles.folding import fold_visitor
-from .profiles.snapshot import get_snapshot
+from .profiles.snapshot import ProfileSnapshot, get_snapshot
 from .types import EventIn, IngestResult, RequestContext
 
 FOLD_TASK = "personalization.fold_profile"
@@ -55,16 +55,19 @@ def ingest_events(
     now: datetime | None = None,
     rejected: int = 0,
     fold: bool = True,
+    snapshot: ProfileSnapshot | None = None,
 ) -> IngestResult:
     """Store a batch of already-validated events for one visitor.
 
     Bots and visitors without consent for analytics or personalization are ignored: nothing is
     written, and the result says why. ``fold=False`` leaves folding to the caller (bulk loaders
-    that store many batches of one visitor and call ``fold_visitor`` once).
+    that store many batches of one visitor and call ``fold_visitor`` once). A caller that has
+    just read the visitor's ``snapshot`` passes it, saving the cache round trip.
     """
     if context.is_bot:
         return IngestResult(ignored=len(events), ignored_reason="bot", rejected=rejected)
-    snapshot = get_snapshot(visitor_id)
+    if snapshot is None:
+        snapshot = get_snapshot(visitor_id)
     if not may_collect_events(snapshot.consent, dnt=context.dnt, gpc=context.gpc):
         reason = "do_not_track" if (context.dnt or context.gpc) else "no_consent"
         return IngestResult(ignored=len(events), ignored_reason=reason, rejected=rejected)

@@ -4,9 +4,11 @@ REDIS_URL so the same tests run against PostgreSQL and Redis."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -21,6 +23,10 @@ DESKTOP = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0 Safari/537.36"
 )
+# Processes the tests start (a Celery worker, a server) share the suite's key: without DEBUG the
+# site refuses to start on no key or the demo's published one.
+os.environ.setdefault("SECRET_KEY", settings.SECRET_KEY)
+
 EVENTS_URL = "/api/personalization/v1/events"
 CONSENT_URL = "/api/personalization/v1/consent"
 PROFILE_URL = "/api/personalization/v1/profile"

@@ -148,12 +148,15 @@ def test_invalid_json_is_a_400(visitor):
     assert "Malformed JSON" in response.json()["detail"]
 
 
-def test_sendbeacon_text_plain_body_with_token_in_body(visitor):
+def test_sendbeacon_json_body_with_token_in_body(visitor):
     body = json.dumps({"visitor_id": visitor.token, "events": [{"type": "click"}]})
     client = Visitor().client  # no cookie: identified by the body token only
-    response = client.post(EVENTS_URL, body, content_type="text/plain")
+    response = client.post(EVENTS_URL, body, content_type="application/json")
     assert response.status_code == 202
     assert response.json()["accepted"] == 1
+    # text/plain (what a cross-site page can send without a preflight) is not parsed at all.
+    plain = client.post(EVENTS_URL, body, content_type="text/plain")
+    assert plain.status_code == 415
 
 
 def test_forged_visitor_id_is_rejected(visitor):

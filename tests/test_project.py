@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -66,3 +69,44 @@ def test_system_checks_catch_a_broken_installation(settings):
     backends = ["django.contrib.auth.backends.ModelBackend"]
     assert "personalization.E004" in _check_ids(AUTHENTICATION_BACKENDS=backends)
     assert "personalization.E005" in _check_ids(PERSONALIZATION_FOLD_MODE="sometimes")
+
+
+def test_known_or_weak_signing_keys_are_errors_outside_debug(settings):
+    published = "dev-only-insecure-key-change-me-in-production-0123456789"
+    assert "personalization.E008" in _check_ids(DEBUG=False, SECRET_KEY=published)
+    assert "personalization.E008" in _check_ids(
+        DEBUG=False, SECRET_KEY="django-insecure-" + "x" * 50
+    )
+    assert "personalization.E008" in _check_ids(DEBUG=False, SECRET_KEY="short-but-random-9f")
+    assert "personalization.E008" in _check_ids(DEBUG=False, SECRET_KEY="ab" * 40)
+    good = "Jx4q-Vd0sL9mZr2Tb7wYe1KcNh5uPa8GfQ3oXi6jWv_MkRtS0pDzLyHn"
+    assert "personalization.E008" not in _check_ids(DEBUG=False, SECRET_KEY=good)
+    assert "personalization.E009" in _check_ids(
+        SECRET_KEY=good, PERSONALIZATION_WEBHOOK_SECRET=good
+    )
+
+
+def _settings_in_a_fresh_process(**env) -> subprocess.CompletedProcess:
+    """Import the demo's settings as a server would (no pytest in the process)."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    code = "import cms_site.settings as s; print('DEBUG', s.DEBUG)"
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_site_refuses_to_start_with_the_published_key_unless_debug():
+    published = "dev-only-insecure-key-change-me-in-production-0123456789"
+    no_key = _settings_in_a_fresh_process()
+    assert no_key.returncode != 0 and "ImproperlyConfigured" in no_key.stderr
+    demo_key = _settings_in_a_fresh_process(SECRET_KEY=published)
+    assert demo_key.returncode != 0 and "ImproperlyConfigured" in demo_key.stderr
+    own_key = _settings_in_a_fresh_process(SECRET_KEY="Jx4q-Vd0sL9mZr2Tb7wYe1KcNh5uPa8GfQ3o")
+    assert own_key.returncode == 0 and "DEBUG False" in own_key.stdout  # DEBUG is off by default
+    demo = _settings_in_a_fresh_process(DEBUG="1")
+    assert demo.returncode == 0 and "DEBUG True" in demo.stdout

@@ -9,19 +9,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import urllib.error
 import urllib.request
 import uuid
 
-from django.conf import settings
 from django.utils import timezone
 
+from ..conf import get_setting
 from ..consent.models import ConsentRecord
 from ..consent.purposes import MARKETING
 from ..consent.services import effective_consent
 from .models import Segment
 
 TIMEOUT_SECONDS = 5
+logger = logging.getLogger(__name__)
 
 
 class WebhookFailed(RuntimeError):
@@ -37,8 +39,8 @@ def marketing_consented(visitor_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     return [v for v in visitor_ids if effective_consent(explicit.get(v, {}))[MARKETING]]
 
 
-def signature(body: bytes) -> str:
-    secret = getattr(settings, "PERSONALIZATION_WEBHOOK_SECRET", "") or settings.SECRET_KEY
+def signature(body: bytes, secret: str) -> str:
+    """HMAC-SHA256 of the body with the webhook secret (never SECRET_KEY: receivers hold it)."""
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
@@ -46,6 +48,13 @@ def deliver_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
     """POST ``{"segment", "event", "visitor_ids", "sent_at"}``; returns how many ids were sent."""
     segment = Segment.objects.filter(pk=segment_id).exclude(webhook_url="").first()
     if segment is None:
+        return 0
+    secret = get_setting("WEBHOOK_SECRET")
+    if not secret:
+        logger.warning(
+            "Segment webhook for %r not sent: PERSONALIZATION_WEBHOOK_SECRET is not set.",
+            segment.slug,
+        )
         return 0
     allowed = marketing_consented([uuid.UUID(v) for v in visitor_ids])
     if not allowed:
@@ -64,7 +73,7 @@ def deliver_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
         method="POST",
         headers={
             "Content-Type": "application/json",
-            "X-Personalization-Signature": f"sha256={signature(body)}",
+            "X-Personalization-Signature": f"sha256={signature(body, secret)}",
         },
     )
     try:

@@ -114,14 +114,14 @@ test("ids fall back to crypto.getRandomValues without randomUUID", () => {
   assert.notEqual(a, b);
 });
 
-test("pagehide and hidden visibility send a text/plain beacon", async () => {
+test("pagehide and hidden visibility send an application/json beacon", async () => {
   const t = load();
   t.pz.track("click", { category: "nav" });
   t.fire("window", "pagehide");
   assert.equal(t.fetches.length, 0, "no fetch when the beacon was queued");
   assert.equal(t.beacons.length, 1);
   assert.equal(t.beacons[0].url, "/api/personalization/v1/events");
-  assert.equal(t.beacons[0].blob.type, "text/plain");
+  assert.equal(t.beacons[0].blob.type, "application/json");
   const payload = JSON.parse(await t.beacons[0].blob.text());
   assert.equal(payload.events[0].type, "click");
   assert.equal(payload.visitor_id, undefined, "the cookie identifies a same-origin visitor");

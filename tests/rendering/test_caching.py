@@ -89,6 +89,38 @@ def test_a_forged_or_stale_key_never_hits_a_copy(page_cache, article, home, vip,
     assert VIP_TEXT in fresh.content.decode()
 
 
+def test_a_key_with_a_forged_mac_is_not_honoured(page_cache, article, vip, phone, segments):
+    """The key's mac is verified before the key reaches the cache lookup: a key the site never
+    issued (here: a real version tag and set, a made-up mac) cannot select a cached copy, even
+    one that a misbehaving shared cache holds under it."""
+    from django.conf import settings
+    from django.core.cache import caches
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+    from django.utils.cache import learn_cache_key, patch_vary_headers
+
+    key = vip.client.get(article.url).headers["X-Personalization-Key"]
+    tag, segment_set, mac = key.split(".")
+    forged = f"{tag}.{segment_set}.{'0' * len(mac)}"
+    assert forged != key
+    # A copy stored under the forged key, as a cache keyed on the raw header would hold it.
+    request = RequestFactory().get(article.url, HTTP_X_PERSONALIZATION_KEY=forged)
+    poisoned = HttpResponse("POISONED COPY")
+    patch_vary_headers(poisoned, ["X-Personalization-Key"])
+    store = caches[settings.CACHE_MIDDLEWARE_ALIAS]
+    cache_key = learn_cache_key(
+        request, poisoned, 300, settings.CACHE_MIDDLEWARE_KEY_PREFIX, cache=store
+    )
+    store.set(cache_key, poisoned, 300)
+
+    response = phone.client.get(article.url, HTTP_X_PERSONALIZATION_KEY=forged)
+    assert b"POISONED" not in response.content
+    assert MOBILE_TEXT in response.content.decode()
+    assert "private" in response.headers["Cache-Control"]  # answered fresh, not shared
+    # The genuine key is still honoured.
+    assert vip.client.get(article.url, HTTP_X_PERSONALIZATION_KEY=key).status_code == 200
+
+
 def test_editing_content_invalidates_cached_pages_by_version(page_cache, article, vip):
     before = vip.client.get(article.url)
     assert VIP_TEXT in before.content.decode()

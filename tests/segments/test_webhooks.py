@@ -19,6 +19,13 @@ from .test_segments import READER, read_ai
 
 pytestmark = pytest.mark.django_db
 
+WEBHOOK_SECRET = "whsec-shared-with-the-receiver-only-0f3a9c"
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings):
+    settings.PERSONALIZATION_WEBHOOK_SECRET = WEBHOOK_SECRET
+
 
 @pytest.fixture
 def receiver():
@@ -59,8 +66,24 @@ def test_entering_a_segment_posts_a_signed_webhook_for_marketing_consenters(
     payload = json.loads(body)
     assert payload["segment"] == "ai" and payload["event"] == "entered"
     assert payload["visitor_ids"] == [str(shared.id)]
-    expected = hmac.new(settings.SECRET_KEY.encode(), body, hashlib.sha256).hexdigest()
+    expected = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
     assert signature == f"sha256={expected}"
+    # The receiver holds the webhook secret, never the key that signs visitor tokens.
+    with_secret_key = hmac.new(settings.SECRET_KEY.encode(), body, hashlib.sha256).hexdigest()
+    assert signature != f"sha256={with_secret_key}"
+
+
+def test_without_a_webhook_secret_nothing_is_sent(
+    receiver, settings, django_capture_on_commit_callbacks
+):
+    settings.PERSONALIZATION_WEBHOOK_SECRET = ""
+    url, received = receiver
+    save_segment(Segment(name="AI", slug="ai", rules=READER, status="enabled", webhook_url=url))
+    v = Visitor()
+    v.consent(analytics=True, personalization=True, marketing=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        read_ai(v, 3)
+    assert received == []
 
 
 def test_a_failing_receiver_makes_the_task_retry():

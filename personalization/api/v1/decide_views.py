@@ -10,13 +10,13 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ...context import build_visitor_context
+from ...context import build_visitor_context, versions_and_snapshot
 from ...types import RequestContext
 from ...variants.services import decide, record_impressions, snippet_definitions
 from ...visitors import user_facts
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
-from .identity import resolve_visitor, visitor_token
+from .identity import resolve_visitor, usable_snapshot, visitor_token
 from .segment_views import _timezone
 from .views import PersonalizationAPIView, _context_for
 
@@ -53,13 +53,18 @@ class DecideView(PersonalizationAPIView):
         timezone_name = _timezone(body_context.get("timezone", ""))
         context = _with_query(_context_for(request, body_context), body_context.get("query", {}))
         visitor_id = resolve_visitor(request, data.get("visitor_id"))
+        # Versions and snapshot in one round trip; the snapshot also says whose profile the
+        # token reaches (an account's needs its session).
+        version_pair, snapshot = versions_and_snapshot(visitor_id)
+        visitor_id, _ = usable_snapshot(request, visitor_id, snapshot=snapshot)
         authenticated, groups = (
             (False, frozenset()) if is_api_client(request) else user_facts(request._request)
         )
         visitor = build_visitor_context(
             visitor_id,
             context,
-            version_pair=getattr(request._request, "_pz_versions", None),
+            version_pair=version_pair,
+            snapshot=snapshot if visitor_id is not None else None,
             timezone_name=timezone_name,
             is_authenticated=authenticated,
             user_groups=groups,

@@ -1,15 +1,27 @@
-"""Finding the visitor an API call is about, from body, header, cookie or login."""
+"""Finding the visitor an API call is about, from body, header, cookie or login.
+
+A visitor token is a key to an anonymous history. Once the profile it names belongs to an account
+(the visitor logged in and their profile was handed to, or merged into, the user's), the token no
+longer grants anything on its own: reading, exporting, erasing or adding to an account's data
+needs that account's session or the secret API key. The old anonymous id resolves to nothing.
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from ...conf import get_setting
 from ...profiles.identity import parse_raw_visitor_id, parse_visitor_token, sign_visitor_id
-from ...visitors import ensure_visitor_id, visitor_id_from_request
+from ...profiles.snapshot import ProfileSnapshot, get_snapshot
+from ...visitors import ensure_visitor_id, forget_visitor, site_user, visitor_id_from_request
 from .authentication import is_api_client
+
+ACCOUNT_ID_REFUSED = (
+    "This visitor id now belongs to an account: sign in to use it (a token minted before "
+    "login grants nothing after it)."
+)
 
 
 def resolve_visitor(request, body_value: object = None) -> uuid.UUID | None:
@@ -17,6 +29,7 @@ def resolve_visitor(request, body_value: object = None) -> uuid.UUID | None:
 
     An explicit id (body ``visitor_id`` or the ``X-Visitor-Id`` header) must be a valid signed
     token; API clients may also pass a bare UUID. A forged one is a 400 naming where it came from.
+    Where the id came from is kept on the request for ``usable_snapshot``.
     """
     header_name = get_setting("VISITOR_HEADER")
     trusted = is_api_client(request)
@@ -30,10 +43,44 @@ def resolve_visitor(request, body_value: object = None) -> uuid.UUID | None:
         visitor_id = parse(value)
         if visitor_id is None:
             raise ValidationError({field: ["Invalid or forged visitor id."]})
+        request._pz_id_source = field
         return visitor_id
     if trusted:
         return None
+    request._pz_id_source = "cookie"
     return visitor_id_from_request(request._request)
+
+
+def may_act_for(request, snapshot: ProfileSnapshot) -> bool:
+    """Whether this caller may use the profile of ``snapshot`` (already resolved through aliases):
+    any anonymous profile for its token holder, an account's only for that account's session,
+    and every profile for an API client."""
+    if snapshot.user_id is None or is_api_client(request):
+        return True
+    user = site_user(request._request)
+    return bool(user is not None and user.is_authenticated and user.pk == snapshot.user_id)
+
+
+def usable_snapshot(
+    request, visitor_id: uuid.UUID | None, *, snapshot: ProfileSnapshot | None = None
+) -> tuple[uuid.UUID | None, ProfileSnapshot | None]:
+    """``(visitor id, snapshot)`` the caller may use, after ``resolve_visitor``.
+
+    An id that reached an account's profile without its session is refused: a 403 naming the
+    field for an explicit token; a stale cookie is dropped instead, so the browser carries on as
+    a new anonymous visitor. One cache round trip (the snapshot the caller needs anyway).
+    """
+    if visitor_id is None:
+        return None, None
+    if snapshot is None:
+        snapshot = get_snapshot(visitor_id)
+    if may_act_for(request, snapshot):
+        return visitor_id, snapshot
+    source = getattr(request, "_pz_id_source", "cookie")
+    if source == "cookie":
+        forget_visitor(request._request)
+        return None, None
+    raise PermissionDenied({source: [ACCOUNT_ID_REFUSED]})
 
 
 def mint_visitor(request) -> uuid.UUID:

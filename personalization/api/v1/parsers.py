@@ -1,7 +1,9 @@
-"""JSON parsers that refuse oversized bodies before reading them whole.
+"""The JSON parser, which refuses oversized bodies before reading them whole.
 
-``text/plain`` is accepted as JSON too: ``navigator.sendBeacon`` sends strings that way, and it is
-the one content type that needs no CORS preflight.
+Only ``application/json`` is parsed; any other content type is a 415. ``text/plain`` in
+particular is not: it is the content type a page on another site can send without a CORS
+preflight, so accepting it would let such a page record consent or events (the tracker's
+beacons send ``application/json``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,3 @@ class BoundedJSONParser(BaseParser):
             return json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from None
-
-
-class BoundedPlainTextJSONParser(BoundedJSONParser):
-    media_type = "text/plain"

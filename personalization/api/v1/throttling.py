@@ -1,4 +1,10 @@
-"""Rate limits per visitor and per client (API key, or IP for browsers)."""
+"""Rate limits per visitor and per client (API key, or IP for browsers).
+
+The client's IP is ``REMOTE_ADDR`` unless ``PERSONALIZATION_NUM_PROXIES`` says how many reverse
+proxies of our own stand in front of the site: only then is ``X-Forwarded-For`` read, and only the
+address the outermost of our proxies saw. Anything further left was written by the client, so
+trusting it would let anyone lift the limit by varying the header.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +51,25 @@ class ClientRateThrottle(_ConfiguredRateThrottle):
     def scope_for(self, request) -> str:
         return "client" if isinstance(request.auth, ApiClient) else "anonymous"
 
+    def get_ident(self, request) -> str:
+        return client_ip(request)
+
     def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiClient):
             return f"personalization:throttle:client:{request.auth.name}"
         return f"personalization:throttle:ip:{self.get_ident(request)}"
+
+
+def client_ip(request) -> str:
+    """The address of the client as seen by the first proxy we trust (or by us, with none)."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = get_setting("NUM_PROXIES")
+    if not proxies:
+        return remote
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [a for a in forwarded if a]
+    if not forwarded:
+        return remote
+    # Each of our N proxies appended the address it received from: the N-th from the right was
+    # written by our outermost proxy. A shorter list means the request bypassed a proxy.
+    return forwarded[-min(proxies, len(forwarded))]

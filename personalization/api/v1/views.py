@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,9 +26,9 @@ from ...types import RequestContext
 from ...visitors import forget_visitor, request_context
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
-from .identity import mint_visitor, resolve_visitor, visitor_token
-from .parsers import BoundedJSONParser, BoundedPlainTextJSONParser
-from .permissions import IsVisitorOrAllowed
+from .identity import mint_visitor, resolve_visitor, usable_snapshot, visitor_token
+from .parsers import BoundedJSONParser
+from .permissions import IsVisitorOrAllowed, check_origin
 from .throttling import ClientRateThrottle, VisitorRateThrottle
 
 
@@ -38,7 +38,7 @@ class PersonalizationAPIView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = [VisitorRateThrottle, ClientRateThrottle]
-    parser_classes = [BoundedJSONParser, BoundedPlainTextJSONParser]
+    parser_classes = [BoundedJSONParser]  # anything else is a 415, never parsed
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -46,6 +46,9 @@ class PersonalizationAPIView(APIView):
         return response
 
     def initial(self, request, *args, **kwargs):
+        if "visitor_id" in request.query_params:
+            # URLs end up in access logs, proxies and browser history: a token there leaks.
+            raise ValidationError({"visitor_id": [ID_IN_QUERY_REFUSED]})
         if "visitor_id" in kwargs:
             try:
                 # Handlers read self.kwargs: DRF passes them the original kwargs.
@@ -53,6 +56,8 @@ class PersonalizationAPIView(APIView):
             except ValueError:
                 raise ValidationError({"visitor_id": ["Not a visitor id (a UUID)."]}) from None
         super().initial(request, *args, **kwargs)
+        if request.method not in SAFE_METHODS and not is_api_client(request):
+            check_origin(request)  # a browser's state change must come from the site itself
 
     def validated(self, serializer_class, data=None):
         serializer = serializer_class(data=self.request.data if data is None else data)
@@ -60,6 +65,12 @@ class PersonalizationAPIView(APIView):
             raise ValidationError({"body": ["Expected a JSON object."]})
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+
+ID_IN_QUERY_REFUSED = (
+    "Visitor tokens are not accepted in the query string (URLs are logged): send the "
+    "X-Visitor-Id header, or visitor_id in a JSON body."
+)
 
 
 def _context_for(request, body_context: dict) -> RequestContext:
@@ -103,7 +114,9 @@ class EventsView(PersonalizationAPIView):
         data = self.validated(s.EventBatchSerializer)
         events, errors = validate_events(data["events"])
         context = _context_for(request, data.get("context", {}))
-        visitor_id = resolve_visitor(request, data.get("visitor_id"))
+        visitor_id, snapshot = usable_snapshot(
+            request, resolve_visitor(request, data.get("visitor_id"))
+        )
         if visitor_id is None:
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
@@ -112,7 +125,9 @@ class EventsView(PersonalizationAPIView):
             result = {"ignored": len(events), "ignored_reason": "no_consent"}
             body = {"accepted": 0, "duplicates": 0, "rejected": len(errors), **result}
         else:
-            outcome = ingest_events(visitor_id, events, context, rejected=len(errors))
+            outcome = ingest_events(
+                visitor_id, events, context, rejected=len(errors), snapshot=snapshot
+            )
             body = {
                 "accepted": outcome.accepted,
                 "duplicates": outcome.duplicates,
@@ -157,9 +172,8 @@ class ConsentView(PersonalizationAPIView):
 
     @extend_schema(responses=s.ConsentStateSerializer, summary="The visitor's consent state")
     def get(self, request):
-        visitor_id = resolve_visitor(request, request.query_params.get("visitor_id"))
-        if visitor_id is not None:
-            visitor_id = get_snapshot(visitor_id).visitor_id  # a merged id answers for its profile
+        _, snapshot = usable_snapshot(request, resolve_visitor(request))
+        visitor_id = snapshot.visitor_id if snapshot else None  # a merged id: its profile
         return Response(_consent_state(visitor_id, request_context(request._request)))
 
     @extend_schema(
@@ -169,13 +183,15 @@ class ConsentView(PersonalizationAPIView):
     )
     def post(self, request):
         data = self.validated(s.ConsentUpdateSerializer)
-        visitor_id = resolve_visitor(request, data.get("visitor_id"))
+        visitor_id, snapshot = usable_snapshot(
+            request, resolve_visitor(request, data.get("visitor_id"))
+        )
         if visitor_id is None:
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
             visitor_id = mint_visitor(request)
         source = "server" if is_api_client(request) else "api"
-        visitor_id = get_snapshot(visitor_id).visitor_id
+        visitor_id = (snapshot or get_snapshot(visitor_id)).visitor_id
         record_consent(visitor_id, data["purposes"], source=source)
         return Response(_consent_state(visitor_id, request_context(request._request)))
 
@@ -185,10 +201,10 @@ class ProfileView(PersonalizationAPIView):
 
     @extend_schema(responses=s.ProfileSerializer, summary="The calling visitor's own profile")
     def get(self, request):
-        visitor_id = resolve_visitor(request, request.query_params.get("visitor_id"))
-        if visitor_id is None:
+        _, snapshot = usable_snapshot(request, resolve_visitor(request))
+        if snapshot is None:
             raise ValidationError({"visitor_id": ["No visitor id: send the X-Visitor-Id header."]})
-        return Response(get_snapshot(visitor_id).as_dict())
+        return Response(snapshot.as_dict())
 
 
 class VisitorTraitsView(PersonalizationAPIView):

@@ -14,7 +14,7 @@
  *
  * Events are batched in memory, each with a random `id` (the server drops re-sent ids) and an ISO
  * `timestamp`; a batch is sent every flush interval, when full, and with navigator.sendBeacon when
- * the page is hidden or unloaded. Wagtail pages record page views on the server, so page_view is
+ * the page is hidden or unloaded (as application/json, the only type the server parses). Wagtail pages record page views on the server, so page_view is
  * only sent with data-page-views="true" (also on history.pushState and popstate). Nothing at all is
  * sent when Do Not Track or Global Privacy Control is on; the server enforces that as well.
  */
@@ -74,7 +74,9 @@
     if (beacon && typeof nav.sendBeacon === "function") {
       if (token) payload.visitor_id = token; // a beacon cannot carry headers
       try {
-        const blob = new Blob([JSON.stringify(payload)], {type: "text/plain"});
+        // application/json: the server parses nothing else (text/plain is what a page on another
+        // site could send without a preflight). A browser refusing it throws: fetch below.
+        const blob = new Blob([JSON.stringify(payload)], {type: "application/json"});
         if (nav.sendBeacon(endpoint, blob)) return;
       } catch (e) { /* fall back to fetch */ }
       delete payload.visitor_id;
