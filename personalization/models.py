@@ -2,12 +2,19 @@
 
 from .consent.models import ConsentChange, ConsentRecord
 from .events.models import Event
+from .experiments.models import Arm, Conversion, Experiment, ExperimentLogEntry, Exposure, Goal
 from .privacy.models import PrivacyAuditEntry
 from .profiles.models import ProfileCounter, VisitorAlias, VisitorProfile
 from .segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from .variants.models import Impression, PersonalizedContent
 
 __all__ = [
+    "Arm",
+    "Conversion",
+    "Experiment",
+    "ExperimentLogEntry",
+    "Exposure",
+    "Goal",
     "ConsentChange",
     "ConsentRecord",
     "Event",
