@@ -40,3 +40,7 @@ rules.add_perm("personalization.set_traits", is_privacy_officer | rules.is_super
 
 for _action in ("view", "add", "change", "delete"):
     rules.add_perm(f"personalization.{_action}_personalizedcontent", is_editor)
+
+rules.add_perm("personalization.view_experiment", is_editor | is_analyst)
+for _action in ("add", "change", "delete"):
+    rules.add_perm(f"personalization.{_action}_experiment", is_editor)

@@ -28,6 +28,7 @@ from ..events.services import idempotency_key
 from ..types import ArmAssignment, EventIn
 from ..visitor_cache import cache
 from .assignment import CompiledArm, CompiledExperiment, assign
+from .bandits import initial_state
 from .features import visitor_features
 from .models import Arm, Conversion, Experiment, ExperimentLogEntry, Exposure, Goal
 from .policies import LinUCB
@@ -437,13 +438,28 @@ def transition(
         if action == "start":
             validate_for_start(experiment)
             experiment.started_at = now
+            if experiment.is_bandit and not experiment.policy_state:
+                experiment.policy_state = initial_state(experiment, feature_segments())
         if action == "complete":
             experiment.ended_at = now
         experiment.status = target
-        experiment.save(update_fields=["status", "started_at", "ended_at", "updated_at"])
+        experiment.save(
+            update_fields=["status", "started_at", "ended_at", "policy_state", "updated_at"]
+        )
         log(experiment, action, actor)
         bump_content_version()
     return experiment
+
+
+def feature_segments(limit: int = 8) -> list[str]:
+    """Segments whose membership LinUCB sees as features: the highest-priority enabled ones."""
+    from ..segments.models import Segment
+
+    return list(
+        Segment.objects.filter(status=Segment.Status.ENABLED)
+        .order_by("-priority", "slug")
+        .values_list("slug", flat=True)[:limit]
+    )
 
 
 def validate_for_start(experiment: Experiment) -> None:

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from . import decide_views, reach_views, segment_views, views
+from . import decide_views, experiment_views, reach_views, segment_views, views
 
 urlpatterns = [
     path("events", views.EventsView.as_view(), name="events"),
@@ -13,6 +13,11 @@ urlpatterns = [
     path("decide", decide_views.DecideView.as_view(), name="decide"),
     path("segments", segment_views.SegmentListView.as_view(), name="segments"),
     path("segments/estimate", segment_views.SegmentEstimateView.as_view(), name="segment-estimate"),
+    path(
+        "experiments/<int:experiment_id>/results",
+        experiment_views.ExperimentResultsView.as_view(),
+        name="experiment-results",
+    ),
     path("variants/reach", reach_views.VariantReachView.as_view(), name="variant-reach"),
     path(
         "visitors/<str:visitor_id>/segments",
