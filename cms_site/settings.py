@@ -171,6 +171,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "personalization.retrain_recommenders_if_needed",
         "schedule": 600.0,
     },
+    "personalization-flush-exposures": {
+        "task": "personalization.flush_exposures",
+        "schedule": 10.0,
+    },
+    "personalization-update-bandits": {
+        "task": "personalization.update_bandits",
+        "schedule": float(os.environ.get("BANDIT_UPDATE_SECONDS", 300)),
+    },
     "personalization-purge-expired-data": {
         "task": "personalization.purge_expired_data",
         "schedule": 3600.0,

@@ -81,6 +81,9 @@ DEFAULTS: dict[str, Any] = {
     # Staff preview a page as a segment with ?pz_preview=slug[,slug] (needs this permission).
     "PREVIEW_PARAM": "pz_preview",
     "PREVIEW_PERMISSION": "wagtailadmin.access_admin",
+    # Bandits: exposures older than this have had their chance to convert, so LinUCB learns
+    # from them (a reward not seen by then counts as none).
+    "BANDIT_REWARD_DELAY_SECONDS": 60 * 60,
     "PRIVACY_OFFICER_GROUP": "Personalization privacy officers",
     "EDITOR_GROUP": "Personalization editors",
     "ANALYST_GROUP": "Personalization analysts",

@@ -28,9 +28,10 @@ from .conf import get_setting
 from .consent.services import may_collect_events
 from .profiles.identity import parse_visitor_token
 from .profiles.snapshot import ProfileSnapshot, get_snapshot, snapshot_keys
+from .registry import assigners
 from .segments.services import VERSION_KEY as SEGMENTS_VERSION_KEY
 from .segments.services import compiled_segments, visitor_segments, visitor_snapshot
-from .types import RequestContext
+from .types import ArmAssignment, RequestContext
 from .visitor_cache import bump_version_token, cache, version_tokens
 from .visitors import has_session_cookie, request_context, site_user, user_facts
 from .visitors import visitor_id_from_request as cookie_visitor_id
@@ -49,6 +50,17 @@ class VisitorContext:
     preview: bool = False
     collects_events: bool = False  # consent to record what the visitor was shown
     versions: tuple[str, str] = ("", "")  # (segment definitions, content) this was decided on
+    # Running experiments the visitor takes part in (their arms are part of ``key``).
+    arms: tuple[ArmAssignment, ...] = ()
+    canonical_id: uuid.UUID | None = None  # the profile's id when visitor_id was merged into it
+
+    def arm_for(self, placement: str) -> tuple[ArmAssignment, str] | None:
+        """The experiment arm that decides this placement and the variant id it shows."""
+        for arm in self.arms:
+            variant_id = arm.variant_for(placement)
+            if variant_id is not None:
+                return arm, variant_id
+        return None
 
     def in_any(self, slugs) -> bool:
         return any(slug in self.segments for slug in slugs)
@@ -95,14 +107,20 @@ def _key_mac(tag: str, segment_set: str) -> str:
     return mac.hexdigest()[:16]
 
 
-def segment_key(segments, *, known: bool, version_pair: tuple[str, str]) -> str:
+def segment_key(
+    segments, *, known: bool, version_pair: tuple[str, str], arms: tuple[ArmAssignment, ...] = ()
+) -> str:
     """The compact key for a segment set: ``<version tag>.<set>.<mac>`` (42 characters).
 
     ``known`` says whether the visitor has an id (has answered the consent banner), because
-    pages commonly differ on that too.
+    pages commonly differ on that too. Experiment arms are part of it, so a shared cache keeps
+    one copy per (segments, arms) combination and never shows one arm's page to another arm.
     """
     tag = _version_tag(*version_pair)
+    cells = ",".join(sorted(f"{a.experiment}:{a.arm}" for a in arms))
     payload = f"{tag}|{int(known)}|{','.join(sorted(segments))}"
+    if cells:
+        payload += f"|{cells}"
     digest = salted_hmac("personalization.segment-key", payload, algorithm="sha256").hexdigest()
     segment_set = digest[:16]
     return f"{tag}.{segment_set}.{_key_mac(tag, segment_set)}"
@@ -190,12 +208,23 @@ def build_visitor_context(
         version=version_pair[0],
         snapshot=snapshot,
     )
+    now = timezone.now()
+    arms: tuple[ArmAssignment, ...] = ()
+    if visitor_id is not None:
+        # The profile's canonical id: a visitor keeps their arm when an alias id is merged.
+        for assigner in assigners():
+            arms += assigner(snapshot.visitor_id, segments, request, snapshot, now, version_pair[1])
     return VisitorContext(
         visitor_id=visitor_id,
         segments=tuple(segments),
-        key=segment_key(segments, known=visitor_id is not None, version_pair=version_pair),
+        key=segment_key(
+            segments, known=visitor_id is not None, version_pair=version_pair, arms=arms
+        ),
+        now=now,
         versions=version_pair,
         collects_events=may_collect_events(snapshot.consent, dnt=request.dnt, gpc=request.gpc),
+        arms=arms,
+        canonical_id=snapshot.visitor_id if visitor_id is not None else None,
     )
 
 

@@ -16,10 +16,13 @@ from django.db import transaction
 
 from .conf import get_setting
 from .consent.services import may_collect_events
+from .context import CONTENT_VERSION_KEY
 from .events.services import store_events
+from .experiments.services import attribute_conversions
 from .profiles.folding import fold_visitor
-from .profiles.snapshot import ProfileSnapshot, get_snapshot
+from .profiles.snapshot import ProfileSnapshot, get_snapshot, snapshot_keys
 from .types import EventIn, IngestResult, RequestContext
+from .visitor_cache import cache, version_tokens
 
 FOLD_TASK = "personalization.fold_profile"
 FOLD_QUEUE = "events"
@@ -66,8 +69,13 @@ def ingest_events(
     """
     if context.is_bot:
         return IngestResult(ignored=len(events), ignored_reason="bot", rejected=rejected)
+    # The snapshot (consent, merged ids) and the content version (running experiments) in one
+    # cache round trip; a caller that has just read the snapshot passes it.
     if snapshot is None:
-        snapshot = get_snapshot(visitor_id)
+        found = cache().get_many([*snapshot_keys(visitor_id), CONTENT_VERSION_KEY])
+        snapshot = get_snapshot(visitor_id, found=found)
+    else:
+        found = cache().get_many([CONTENT_VERSION_KEY])
     if not may_collect_events(snapshot.consent, dnt=context.dnt, gpc=context.gpc):
         reason = "do_not_track" if (context.dnt or context.gpc) else "no_consent"
         return IngestResult(ignored=len(events), ignored_reason=reason, rejected=rejected)
@@ -77,4 +85,23 @@ def ingest_events(
         accepted, duplicates = store_events(snapshot.visitor_id, events, context, now=now)
         if accepted and fold:
             schedule_fold(snapshot.visitor_id)
-    return IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
+        # Goal events become experiment conversions (once per visitor and goal, or per event
+        # for goals that count repeats: a re-delivered batch changes nothing).
+        (content_version,) = version_tokens(CONTENT_VERSION_KEY, found=found)
+        outcomes = attribute_conversions(
+            snapshot.visitor_id, events, content_version=content_version, now=now
+        )
+    return IngestResult(
+        accepted=accepted,
+        duplicates=duplicates,
+        rejected=rejected,
+        conversions=[
+            {
+                "experiment": o.experiment,
+                "goal": o.goal,
+                "counted": o.counted,
+                "reason": o.reason,
+            }
+            for o in outcomes
+        ],
+    )

@@ -2,6 +2,7 @@
 
 from .consent.models import ConsentChange, ConsentRecord
 from .events.models import Event
+from .experiments.models import Arm, Conversion, Experiment, ExperimentLogEntry, Exposure, Goal
 from .privacy.models import PrivacyAuditEntry
 from .profiles.models import ProfileCounter, VisitorAlias, VisitorProfile
 from .recommendations.models import (
@@ -15,6 +16,12 @@ from .segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from .variants.models import Impression, PersonalizedContent
 
 __all__ = [
+    "Arm",
+    "Conversion",
+    "Experiment",
+    "ExperimentLogEntry",
+    "Exposure",
+    "Goal",
     "ConsentChange",
     "ConsentRecord",
     "Event",

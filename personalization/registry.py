@@ -70,3 +70,21 @@ def event_types() -> dict[str, EventType]:
 
 def allowed_properties(event_type: EventType) -> dict[str, tuple[type, ...]]:
     return {**_COMMON_OPTIONAL, **event_type.optional, **event_type.required}
+
+
+# -- assigners: decision packages that put a visitor into experiments -------------------------
+# The visitor context (a lower layer) calls these while it is built, so the arms join the
+# compact segment key without the context importing the package that computes them.
+
+_assigners: list = []
+
+
+def register_assigner(assigner) -> None:
+    """``assigner(visitor_id, segments, request, snapshot, now, content_version)`` returns a
+    tuple of ``ArmAssignment``; it must not do I/O beyond memoised definitions."""
+    if assigner not in _assigners:
+        _assigners.append(assigner)
+
+
+def assigners() -> list:
+    return list(_assigners)

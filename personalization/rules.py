@@ -43,3 +43,6 @@ for _action in ("view", "add", "change", "delete"):
 
 rules.add_perm("personalization.view_recommenderversion", is_editor | is_analyst)
 rules.add_perm("personalization.change_recommenderversion", is_editor)
+rules.add_perm("personalization.view_experiment", is_editor | is_analyst)
+for _action in ("add", "change", "delete"):
+    rules.add_perm(f"personalization.{_action}_experiment", is_editor)

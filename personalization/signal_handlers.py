@@ -10,8 +10,11 @@ from wagtail.signals import page_published, page_unpublished
 
 from .conf import get_setting
 from .context import bump_content_version
+from .experiments.models import Arm, Experiment, Goal
+from .experiments.services import assign_visitor, log_content_edit
 from .profiles.identity import link_user, parse_visitor_token
 from .recommendations.serving import forget_visitor_lists
+from .registry import register_assigner
 from .segments.models import Segment
 from .segments.services import bump_definitions, forget_memberships, update_visitor_memberships
 from .signals import (
@@ -76,6 +79,28 @@ def forget_profile_on_logout(sender, request, user, **kwargs):
 def invalidate_content(sender, **kwargs):
     """New content means new segment keys: cached copies of old pages are no longer served."""
     bump_content_version()
+
+
+@receiver(post_save, sender=PersonalizedContent, dispatch_uid="personalization.content_edit_log")
+def log_content_edit_in_experiments(sender, instance, created, **kwargs):
+    """Editing a variant during a run is allowed; the experiment's log says when it happened."""
+    if not created:
+        log_content_edit(instance.slug)
+
+
+@receiver(post_save, sender=Experiment, dispatch_uid="personalization.experiment_saved")
+@receiver(post_delete, sender=Experiment, dispatch_uid="personalization.experiment_deleted")
+@receiver(post_save, sender=Arm, dispatch_uid="personalization.arm_saved")
+@receiver(post_delete, sender=Arm, dispatch_uid="personalization.arm_deleted")
+@receiver(post_save, sender=Goal, dispatch_uid="personalization.goal_saved")
+@receiver(post_delete, sender=Goal, dispatch_uid="personalization.goal_deleted")
+def invalidate_experiments(sender, **kwargs):
+    """Experiment definitions are memoised per content version, like snippets."""
+    bump_content_version()
+
+
+# Experiments put visitors into arms while their context is built (the arms join the cache key).
+register_assigner(assign_visitor)
 
 
 @receiver(post_delete, sender=Segment, dispatch_uid="personalization.segment_deleted")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .experiments.bandits import update_bandits as update_bandits_service
+from .experiments.services import flush_exposures as flush_exposures_service
 from .privacy.services import purge_expired_data as purge_expired_data_service
 from .profiles.folding import fold_stragglers, fold_visitor
 from .recommendations.training import train as train_recommender
@@ -86,3 +88,15 @@ def retrain_recommenders_if_needed() -> int | None:
     """Beat (often): retrain once PERSONALIZATION_RETRAIN_AFTER_EVENTS new events arrived."""
     version = train_if_enough_new_events()
     return version.pk if version else None
+
+
+@shared_task(name="personalization.flush_exposures", acks_late=True)
+def flush_exposures() -> int:
+    """Write the experiment exposures that page renders and decide calls buffered."""
+    return flush_exposures_service()
+
+
+@shared_task(name="personalization.update_bandits", acks_late=True)
+def update_bandits() -> dict[str, int]:
+    """Recompute every running bandit's weights from logged exposures and rewards."""
+    return update_bandits_service()

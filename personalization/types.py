@@ -113,3 +113,25 @@ class IngestResult:
     ignored: int = 0
     ignored_reason: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # Experiment conversions the batch made, or why a goal event was not counted.
+    conversions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ArmAssignment:
+    """A visitor's place in one running experiment: the arm (or ``"holdout"``), the probability
+    the policy gave it (for off-policy evaluation), and what each placement shows in it."""
+
+    experiment: int
+    arm: str
+    propensity: float = 1.0
+    policy_version: int = 0
+    variants: tuple[tuple[str, str], ...] = ()  # (placement, variant id or "" for the default)
+    features: tuple[float, ...] = ()
+
+    def variant_for(self, placement: str) -> str | None:
+        """The variant id this arm shows on a placement ("" = default), or None if not ours."""
+        for name, variant_id in self.variants:
+            if name == placement:
+                return variant_id
+        return None

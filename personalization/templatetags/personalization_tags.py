@@ -10,13 +10,14 @@ from django.template.base import token_kwargs
 from django.utils.safestring import mark_safe
 
 from ..context import versions, visitor_context
+from ..decisions import PlacementDecision, choose_placement, record_shown
 from ..profiles.snapshot import get_snapshot
 from ..recommendations.serving import Filters
 from ..recommendations.serving import recommend as recommend_items
 from ..recommendations.serving import similar_items as similar_to
 from ..segments.services import may_personalize
 from ..variants.selection import ALL, ANY, VariantRule, choose
-from ..variants.services import choose_snippet, snippet_definitions
+from ..variants.services import snippet_definitions
 from ..visitors import request_context, visitor_id_from_request
 
 register = template.Library()
@@ -73,10 +74,17 @@ def personalized_snippet(context, slug: str):
             _warned.add(slug)
             logger.warning("personalized_snippet: no personalized content with slug %r", slug)
         return ""
-    content = choose_snippet(snippet, visitor).payload
+    choice, assignment = choose_placement(snippet, visitor)
+    if assignment is not None:  # an experiment decided: log the exposure as it is shown
+        record_shown_exposure(visitor, PlacementDecision(snippet.slug, choice, assignment))
+    content = choice.payload
     if not content:
         return ""
     return mark_safe(content.render_as_block(context.flatten()))  # noqa: S308 - block output
+
+
+def record_shown_exposure(visitor, decision: PlacementDecision) -> None:
+    record_shown(visitor, [decision])
 
 
 # -- {% personalize %} ... {% variant segments="a b" %} ... {% else %} ... {% endpersonalize %} ---

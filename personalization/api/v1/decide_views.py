@@ -11,8 +11,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from ...context import build_visitor_context, versions_and_snapshot
+from ...decisions import decide, record_shown
 from ...types import RequestContext
-from ...variants.services import decide, record_impressions, snippet_definitions
+from ...variants.services import snippet_definitions
 from ...visitors import user_facts
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
@@ -80,7 +81,7 @@ class DecideView(PersonalizationAPIView):
         if unknown:
             raise ValidationError({"placements": unknown})
         decisions = decide(placements, visitor, content_version=content_version)
-        record_impressions(visitor, decisions)
+        record_shown(visitor, decisions)
         render_context = {"request": request}
         answer = {}
         for decision in decisions:
@@ -89,7 +90,17 @@ class DecideView(PersonalizationAPIView):
                 "decision_id": decision.decision_id,
                 "variant": decision.choice.variant_id,
                 "variant_name": decision.choice.rule.name if decision.choice.rule else "",
-                "segments": list(decision.choice.reason),
+                "segments": [r for r in decision.choice.reason if r != "experiment"],
+                "experiment": (
+                    {
+                        "id": decision.assignment.experiment,
+                        "arm": decision.assignment.arm,
+                        "propensity": decision.assignment.propensity,
+                        "policy_version": decision.assignment.policy_version,
+                    }
+                    if decision.assignment
+                    else None
+                ),
                 "content": (
                     content.stream_block.get_api_representation(content, render_context)
                     if content

@@ -51,6 +51,13 @@ class EventErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class ConversionOutcomeSerializer(serializers.Serializer):
+    experiment = serializers.IntegerField()
+    goal = serializers.IntegerField()
+    counted = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+
+
 class IngestResultSerializer(serializers.Serializer):
     visitor_token = serializers.CharField(allow_null=True)
     accepted = serializers.IntegerField()
@@ -59,6 +66,12 @@ class IngestResultSerializer(serializers.Serializer):
     ignored = serializers.IntegerField()
     ignored_reason = serializers.CharField(allow_blank=True)
     errors = EventErrorSerializer(many=True)
+    conversions = ConversionOutcomeSerializer(
+        many=True,
+        required=False,
+        help_text="Experiment goals these events reached, or why one was not counted "
+        "(experiment_paused, experiment_completed, before_exposure, already_counted).",
+    )
 
 
 class ConsentUpdateSerializer(serializers.Serializer):
@@ -180,6 +193,13 @@ class DecideRequestSerializer(serializers.Serializer):
     )
 
 
+class ExperimentArmSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The experiment's id.")
+    arm = serializers.CharField(help_text="The arm's key, or 'holdout'.")
+    propensity = serializers.FloatField(help_text="The probability the policy gave this arm.")
+    policy_version = serializers.IntegerField()
+
+
 class PlacementDecisionSerializer(serializers.Serializer):
     decision_id = serializers.UUIDField(
         help_text="Send it with click/conversion events (properties.decision_id)."
@@ -188,6 +208,9 @@ class PlacementDecisionSerializer(serializers.Serializer):
     variant_name = serializers.CharField(allow_blank=True)
     segments = serializers.ListField(
         child=serializers.CharField(), help_text="The segments that chose this variant."
+    )
+    experiment = ExperimentArmSerializer(
+        allow_null=True, help_text="The experiment and arm that chose this variant, if any."
     )
     content = serializers.ListField(
         child=serializers.DictField(), help_text="StreamField blocks, as Wagtail's API shows them."

@@ -1,7 +1,14 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from . import decide_views, reach_views, recommendation_views, segment_views, views
+from . import (
+    decide_views,
+    experiment_views,
+    reach_views,
+    recommendation_views,
+    segment_views,
+    views,
+)
 
 urlpatterns = [
     path("events", views.EventsView.as_view(), name="events"),
@@ -18,6 +25,11 @@ urlpatterns = [
     ),
     path("segments", segment_views.SegmentListView.as_view(), name="segments"),
     path("segments/estimate", segment_views.SegmentEstimateView.as_view(), name="segment-estimate"),
+    path(
+        "experiments/<int:experiment_id>/results",
+        experiment_views.ExperimentResultsView.as_view(),
+        name="experiment-results",
+    ),
     path("variants/reach", reach_views.VariantReachView.as_view(), name="variant-reach"),
     path(
         "visitors/<str:visitor_id>/segments",

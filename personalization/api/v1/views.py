@@ -134,6 +134,7 @@ class EventsView(PersonalizationAPIView):
                 "rejected": outcome.rejected,
                 "ignored": outcome.ignored,
                 "ignored_reason": outcome.ignored_reason,
+                "conversions": outcome.conversions,
             }
         body.update(visitor_token=visitor_token(visitor_id), errors=errors)
         if errors and not events:
