@@ -209,9 +209,7 @@ def record_exposures(
     Only for visitors whose consent lets us keep analytics, never in previews. One RPUSH with
     Redis (a beat task writes them), else one INSERT.
     """
-    if context.visitor_id is None or not context.collects_events or context.preview:
-        return 0
-    rows = [exposure_row(context, a, placement, d) for a, placement, d in shown]
+    rows = exposure_rows(context, shown)
     if not rows:
         return 0
     buffer = exposure_buffer()
@@ -223,12 +221,27 @@ def record_exposures(
     return len(rows)
 
 
-def exposure_buffer():
+def exposure_rows(
+    context: VisitorContext, shown: Iterable[tuple[ArmAssignment, str, uuid.UUID]]
+) -> list[dict]:
+    if context.visitor_id is None or not context.collects_events or context.preview:
+        return []
+    return [exposure_row(context, a, placement, d) for a, placement, d in shown]
+
+
+def exposure_buffer_key() -> str | None:
+    """The Redis list exposures wait in (None without Redis); no client is made for it."""
     store = cache()
     if not isinstance(store, RedisCache):
         return None
-    key = store.make_and_validate_key(BUFFER_KEY)
-    return store._cache.get_client(key, write=True), key
+    return store.make_and_validate_key(BUFFER_KEY)
+
+
+def exposure_buffer():
+    key = exposure_buffer_key()
+    if key is None:
+        return None
+    return cache()._cache.get_client(key, write=True), key
 
 
 def flush_exposures(*, limit: int = 5000) -> int:

@@ -96,14 +96,28 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
     transaction on the hot path); ``flush_impressions`` (a beat task) writes them in bulk.
     Without Redis (a laptop, SQLite) they are one INSERT, in the request.
     """
+    rows = impression_rows(context, decisions)
+    if not rows:
+        return 0
+    buffer = impression_buffer()
+    if buffer is None:
+        _insert(rows)  # consent was just checked on the snapshot
+    else:
+        client, key = buffer
+        client.rpush(key, json.dumps(rows, separators=(",", ":")))
+    return len(rows)
+
+
+def impression_rows(context: VisitorContext, decisions: Sequence[Decision]) -> list[dict]:
+    """The rows to keep for these decisions; none for visitors we may not record or previews."""
     if (
         not decisions
         or context.visitor_id is None
         or not context.collects_events
         or context.preview
     ):
-        return 0
-    rows = [
+        return []
+    return [
         {
             "decision_id": str(d.decision_id),
             "visitor_id": str(context.visitor_id),
@@ -114,13 +128,6 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
         }
         for d in decisions
     ]
-    buffer = impression_buffer()
-    if buffer is None:
-        _insert(rows)  # consent was just checked on the snapshot
-    else:
-        client, key = buffer
-        client.rpush(key, json.dumps(rows, separators=(",", ":")))
-    return len(rows)
 
 
 def impression_buffer():
