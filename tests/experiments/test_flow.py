@@ -210,3 +210,14 @@ def test_unknown_decision_id_is_harmless(experiment):
     tasks.flush_exposures()
     answer = purchase(by_arm["a"], 5, str(uuid.uuid4()))
     assert answer["conversions"][0]["counted"] is True  # attributed through the assignment
+
+
+def test_another_visitors_decision_id_never_moves_a_conversion_to_their_arm(experiment):
+    by_arm = visitors_by_arm()
+    foreign = decide(by_arm["a"])["placements"]["banner"]["decision_id"]
+    decide(by_arm["b"])
+    tasks.flush_exposures()
+    answer = purchase(by_arm["b"], 40, foreign)  # b replays a's decision id
+    assert answer["conversions"][0]["counted"] is True
+    assert Conversion.objects.get(visitor_id=by_arm["b"].id).arm == "b"
+    assert not Conversion.objects.filter(visitor_id=by_arm["a"].id).exists()
