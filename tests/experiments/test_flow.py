@@ -221,3 +221,16 @@ def test_another_visitors_decision_id_never_moves_a_conversion_to_their_arm(expe
     assert answer["conversions"][0]["counted"] is True
     assert Conversion.objects.get(visitor_id=by_arm["b"].id).arm == "b"
     assert not Conversion.objects.filter(visitor_id=by_arm["a"].id).exists()
+
+
+def test_a_merged_visitor_takes_the_surviving_profiles_arm(experiment):
+    from personalization.profiles.identity import merge_visitors
+
+    by_arm = visitors_by_arm()
+    by_arm["a"].send({"type": "page_view"})
+    by_arm["b"].send({"type": "page_view"})  # both have profiles
+    merge_visitors(by_arm["a"].id, by_arm["b"].id)  # e.g. the same user on a second device
+    answer = decide(by_arm["a"])["placements"]["banner"]
+    assert answer["experiment"]["arm"] == "b"
+    tasks.flush_exposures()
+    assert Exposure.objects.get(decision_id=answer["decision_id"]).visitor_id == by_arm["b"].id
