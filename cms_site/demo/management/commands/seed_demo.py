@@ -707,8 +707,8 @@ class Command(BaseCommand):
                 slug=DEMO_EXPERIMENT,
                 hypothesis="The AI assistant banner makes more visitors sign up than the default.",
                 placements=["welcome-banner"],
-                baseline_rate=0.05,
-                minimum_effect=0.3,
+                baseline_rate=0.2,
+                minimum_effect=0.2,
             )
             Arm.objects.create(
                 experiment=experiment,
