@@ -59,6 +59,10 @@ def choose_placement(
     hit = context.arm_for(snippet.slug)
     if hit is not None:
         assignment, variant_id = hit
+        if assignment.default_audience_only:
+            targeted = choose_snippet(snippet, context)
+            if not targeted.is_fallback:
+                return targeted, None  # a variant targets this visitor: not exposed
         if not variant_id:
             return Choice(None, snippet.fallback, (EXPERIMENT_REASON,)), assignment
         for rule, payload in snippet.variants:

@@ -107,6 +107,7 @@ def compile_experiment(experiment: Experiment, arms: Sequence[Arm]) -> CompiledE
         weights=weights,
         linucb=linucb,
         min_share=experiment.min_share if experiment.is_bandit else 0.0,
+        default_audience_only=experiment.default_audience_only,
     )
 
 

@@ -95,6 +95,7 @@ class ExperimentSettingsForm(forms.ModelForm):
             "traffic_percent",
             "holdout_percent",
             "segments",
+            "default_audience_only",
             "policy",
             "epsilon",
             "min_share",

@@ -234,3 +234,18 @@ def test_a_merged_visitor_takes_the_surviving_profiles_arm(experiment):
     assert answer["experiment"]["arm"] == "b"
     tasks.flush_exposures()
     assert Exposure.objects.get(decision_id=answer["decision_id"]).visitor_id == by_arm["b"].id
+
+
+def test_default_audience_only_leaves_targeted_variants_alone(banner):
+    from personalization.profiles.traits import set_traits
+
+    experiment = make_experiment(default_audience_only=True)
+    by_arm = visitors_by_arm()
+    set_traits(by_arm["a"].id, {"tier": "vip"})  # now the VIP variant targets this visitor
+    targeted = decide(by_arm["a"])["placements"]["banner"]
+    assert targeted["experiment"] is None and targeted["content"][0]["value"] == VIP_TEXT
+    other = decide(by_arm["b"])["placements"]["banner"]
+    assert other["experiment"]["arm"] == "b"
+    tasks.flush_exposures()
+    assert not Exposure.objects.filter(decision_id=targeted["decision_id"]).exists()
+    assert Exposure.objects.filter(experiment=experiment, decision_id=other["decision_id"]).exists()

@@ -707,6 +707,7 @@ class Command(BaseCommand):
                 slug=DEMO_EXPERIMENT,
                 hypothesis="The AI assistant banner makes more visitors sign up than the default.",
                 placements=["welcome-banner"],
+                default_audience_only=True,  # visitors a variant targets keep seeing it
                 baseline_rate=0.2,
                 minimum_effect=0.2,
             )
@@ -874,6 +875,8 @@ class Command(BaseCommand):
         country = pick(rng, archetype.countries)
         signed_up = False
         arm = None
+        boosted = False
+        effect_rng = random.Random(f"{key}-banner-test")
         for visit_no, start in enumerate(simulator.visit_times(archetype)):
             visit_device = device if rng.random() < 0.8 else pick(rng, archetype.devices)
             events, landing, signed_up = simulator.visit_events(
@@ -883,9 +886,13 @@ class Command(BaseCommand):
             if visit_no == 0 and self.experiment is not None and choices["analytics"]:
                 arm = self.show_banner(visitor_id, context, start)
                 stats.exposed += arm is not None
-            if arm == "b" and not signed_up and rng.random() < DEMO_EFFECT:
-                # the variant's effect: a few more visitors sign up after seeing it
-                signed_up = True
+            # Its own random stream: whether a visitor is shown the test depends on their
+            # profile, which a second run finds already built, and the main stream must not
+            # drift with it (the same seed gives the same visitors).
+            if arm == "b" and not (signed_up or boosted) and effect_rng.random() < DEMO_EFFECT:
+                # the variant's effect: a few more visitors sign up after seeing it (not fed
+                # back into the simulation, whose random stream must not depend on the test)
+                boosted = True
                 events.append(
                     EventIn(
                         type="signup",
