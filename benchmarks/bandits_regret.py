@@ -66,10 +66,7 @@ def run(policy: str, theta, x, batch: int, seed: int) -> np.ndarray:
     for start in range(0, rounds, batch):
         stop = min(start + batch, rounds)
         for t in range(start, stop):
-            if policy == "linucb":
-                p = linucb_probabilities(model, x[t], 0.01)
-            else:
-                p = weights
+            p = linucb_probabilities(model, x[t], 0.01) if policy == "linucb" else weights
             arm = int(rng.choice(ARMS, p=np.asarray(p) / np.sum(p)))
             reward = float(rng.random() < probs[t, arm])
             regret[t] = best[t] - probs[t, arm]

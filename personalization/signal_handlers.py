@@ -10,8 +10,8 @@ from wagtail.signals import page_published, page_unpublished
 
 from .conf import get_setting
 from .context import bump_content_version
-from .experiments.models import Arm, Experiment, Goal
-from .experiments.services import assign_visitor, log_content_edit
+from .experiments.models import Arm, Experiment, Exposure, Goal
+from .experiments.services import assign_visitor, flush_exposures, log_content_edit
 from .profiles.identity import link_user, parse_visitor_token
 from .recommendations.serving import forget_visitor_lists
 from .registry import register_assigner
@@ -111,9 +111,12 @@ def invalidate_segments(sender, **kwargs):
 
 @receiver(visitor_erased, dispatch_uid="personalization.erase_buffered_impressions")
 def erase_buffered_impressions(sender, visitor_id, **kwargs):
-    """Impressions still waiting in the buffer are written, then erased like the rest."""
+    """Impressions and exposures still waiting in their buffers are written (the erased
+    visitor's are dropped there: their consent is gone), then erased like the rest."""
     flush_impressions()
+    flush_exposures()
     Impression.objects.filter(visitor_id=visitor_id).delete()
+    Exposure.objects.filter(visitor_id=visitor_id).delete()
 
 
 @receiver(visitor_erased, dispatch_uid="personalization.forget_recommendations")

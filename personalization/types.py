@@ -128,6 +128,7 @@ class ArmAssignment:
     policy_version: int = 0
     variants: tuple[tuple[str, str], ...] = ()  # (placement, variant id or "" for the default)
     features: tuple[float, ...] = ()
+    default_audience_only: bool = False  # applies only where no targeted variant matches
 
     def variant_for(self, placement: str) -> str | None:
         """The variant id this arm shows on a placement ("" = default), or None if not ours."""

@@ -85,3 +85,53 @@ def bump_version_token(key: str) -> None:
     """
     cache().set(key, uuid.uuid4().hex, None)
     transaction.on_commit(lambda: cache().set(key, uuid.uuid4().hex, None))
+
+
+# -- write buffers: rows the hot path defers (impressions, exposures) -------------------------
+
+
+def redis_list(name: str):
+    """(Redis client, full key) of a buffer list when the cache is Django's Redis backend, else
+    None (then callers write directly)."""
+    from django.core.cache.backends.redis import RedisCache
+
+    store = cache()
+    if not isinstance(store, RedisCache):
+        return None
+    key = store.make_and_validate_key(name)
+    return store._cache.get_client(key, write=True), key
+
+
+def redis_list_key(name: str) -> str | None:
+    """The full key of a buffer list without making a client (None without Redis)."""
+    from django.core.cache.backends.redis import RedisCache
+
+    store = cache()
+    return store.make_and_validate_key(name) if isinstance(store, RedisCache) else None
+
+
+def drain_list(name: str, lock_name: str, write, *, limit: int = 5000) -> int:
+    """Hand a buffer's rows to ``write(rows) -> int`` in chunks; returns the sum it reports.
+
+    One drainer at a time (a cache lock). Chunks are read, written, then trimmed, so a crash
+    between the two re-delivers rows; ``write`` must ignore rows already stored.
+    """
+    import json
+
+    target = redis_list(name)
+    if target is None:
+        return 0
+    client, key = target
+    store = cache()
+    if not store.add(lock_name, 1, 60):
+        return 0
+    written = 0
+    try:
+        while True:
+            chunks = client.lrange(key, 0, limit - 1)
+            if not chunks:
+                return written
+            written += write([row for chunk in chunks for row in json.loads(chunk)])
+            client.ltrim(key, len(chunks), -1)
+    finally:
+        store.delete(lock_name)

@@ -9,8 +9,10 @@ from wagtail.admin.viewsets.base import ViewSetGroup
 from wagtail.permissions import register_permission_policy
 
 from .capture import track_page_view
+from .experiments.models import Experiment
 from .preview import PreviewAsSegmentItem
 from .segments.models import Segment
+from .views.experiments import ExperimentPermissionPolicy, ExperimentViewSet
 from .views.privacy import EXPORT_PERM, PrivacyRequestView
 from .views.recommendations import RecommendationsViewSet
 from .views.segments import SegmentPermissionPolicy, SegmentViewSet
@@ -18,6 +20,7 @@ from .views.variants import PersonalizedContentViewSet
 
 # Before any viewset asks for it, so Wagtail never makes its fallback (Django auth) policy.
 register_permission_policy(Segment, SegmentPermissionPolicy(Segment))
+register_permission_policy(Experiment, ExperimentPermissionPolicy(Experiment))
 
 PERSONALIZATION_MENU_HOOK = "register_personalization_menu_item"
 
@@ -60,7 +63,7 @@ class PersonalizationMenu(ViewSetGroup):
     menu_name = "personalization"
     menu_icon = "user"
     menu_order = 250
-    items = (SegmentViewSet, PersonalizedContentViewSet, RecommendationsViewSet)
+    items = (SegmentViewSet, PersonalizedContentViewSet, ExperimentViewSet, RecommendationsViewSet)
     submenu_hook = PERSONALIZATION_MENU_HOOK
 
 

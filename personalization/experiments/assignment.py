@@ -63,6 +63,7 @@ class CompiledExperiment:
     weights: tuple[float, ...] = ()  # bandit weights by arm; empty = the arms' own weights
     linucb: LinUCB | None = None
     min_share: float = 0.0
+    default_audience_only: bool = False
     feature_names: tuple[str, ...] = field(default=())
 
     def arm_weights(self) -> tuple[float, ...]:
@@ -83,7 +84,14 @@ def assign(
         return None
     if experiment.holdout and bucket(seed, visitor_id, "holdout") < experiment.holdout:
         defaults = tuple((placement, "") for placement in experiment.placements)
-        return ArmAssignment(experiment.id, HOLDOUT, 1.0, experiment.policy_version, defaults)
+        return ArmAssignment(
+            experiment.id,
+            HOLDOUT,
+            1.0,
+            experiment.policy_version,
+            defaults,
+            default_audience_only=experiment.default_audience_only,
+        )
     u = bucket(seed, visitor_id, f"arm:{experiment.policy_version}")
     if experiment.linucb is not None:
         probabilities = linucb_probabilities(experiment.linucb, features, experiment.min_share)
@@ -100,6 +108,7 @@ def assign(
         experiment.policy_version,
         arm.variants,
         tuple(features) if experiment.linucb is not None else (),
+        experiment.default_audience_only,
     )
 
 

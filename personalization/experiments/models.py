@@ -54,6 +54,12 @@ class Experiment(ClusterableModel):
     segments = models.JSONField(
         default=list, blank=True, help_text="Only visitors in any of these segments take part."
     )
+    default_audience_only = models.BooleanField(
+        default=False,
+        verbose_name="only visitors who would see the default content",
+        help_text="Leave segment-targeted variants alone: visitors a variant targets see it, "
+        "and only the others take part.",
+    )
     policy = models.CharField(max_length=16, choices=Policy.choices, default=Policy.FIXED)
     epsilon = models.FloatField(
         default=0.1, validators=[MinValueValidator(0), MaxValueValidator(1)]

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,7 +25,7 @@ from ..consent.services import visitors_collecting_events
 from ..context import VisitorContext, bump_content_version
 from ..events.services import idempotency_key
 from ..types import ArmAssignment, EventIn
-from ..visitor_cache import cache
+from ..visitor_cache import drain_list, redis_list, redis_list_key
 from .assignment import CompiledArm, CompiledExperiment, assign
 from .bandits import initial_state
 from .features import visitor_features
@@ -108,6 +107,7 @@ def compile_experiment(experiment: Experiment, arms: Sequence[Arm]) -> CompiledE
         weights=weights,
         linucb=linucb,
         min_share=experiment.min_share if experiment.is_bandit else 0.0,
+        default_audience_only=experiment.default_audience_only,
     )
 
 
@@ -209,9 +209,7 @@ def record_exposures(
     Only for visitors whose consent lets us keep analytics, never in previews. One RPUSH with
     Redis (a beat task writes them), else one INSERT.
     """
-    if context.visitor_id is None or not context.collects_events or context.preview:
-        return 0
-    rows = [exposure_row(context, a, placement, d) for a, placement, d in shown]
+    rows = exposure_rows(context, shown)
     if not rows:
         return 0
     buffer = exposure_buffer()
@@ -223,42 +221,40 @@ def record_exposures(
     return len(rows)
 
 
+def exposure_rows(
+    context: VisitorContext, shown: Iterable[tuple[ArmAssignment, str, uuid.UUID]]
+) -> list[dict]:
+    if context.visitor_id is None or not context.collects_events or context.preview:
+        return []
+    return [exposure_row(context, a, placement, d) for a, placement, d in shown]
+
+
+def exposure_buffer_key() -> str | None:
+    """The Redis list exposures wait in (None without Redis); no client is made for it."""
+    return redis_list_key(BUFFER_KEY)
+
+
 def exposure_buffer():
-    store = cache()
-    if not isinstance(store, RedisCache):
-        return None
-    key = store.make_and_validate_key(BUFFER_KEY)
-    return store._cache.get_client(key, write=True), key
+    return redis_list(BUFFER_KEY)
 
 
 def flush_exposures(*, limit: int = 5000) -> int:
     """Write buffered exposures (idempotent: ids are decision ids, conflicts are ignored).
-    Visitors who withdrew consent or were erased meanwhile are dropped."""
-    buffer = exposure_buffer()
-    if buffer is None:
-        return 0
-    client, key = buffer
-    if not cache().add(FLUSH_LOCK_KEY, 1, 60):
-        return 0
-    written = 0
-    try:
-        while True:
-            chunks = client.lrange(key, 0, limit - 1)
-            if not chunks:
-                return written
-            rows = [row for chunk in chunks for row in json.loads(chunk)]
-            allowed = visitors_collecting_events({row["visitor_id"] for row in rows})
-            known = set(Experiment.objects.values_list("pk", flat=True))
-            written += _insert(
-                [
-                    row
-                    for row in rows
-                    if uuid.UUID(row["visitor_id"]) in allowed and row["experiment_id"] in known
-                ]
-            )
-            client.ltrim(key, len(chunks), -1)
-    finally:
-        cache().delete(FLUSH_LOCK_KEY)
+    Visitors who withdrew consent or were erased meanwhile, and deleted experiments, are
+    dropped."""
+
+    def write(rows: list[dict]) -> int:
+        allowed = visitors_collecting_events({row["visitor_id"] for row in rows})
+        known = set(Experiment.objects.values_list("pk", flat=True))
+        return _insert(
+            [
+                row
+                for row in rows
+                if uuid.UUID(row["visitor_id"]) in allowed and row["experiment_id"] in known
+            ]
+        )
+
+    return drain_list(BUFFER_KEY, FLUSH_LOCK_KEY, write, limit=limit)
 
 
 def _buffer_pending() -> bool:

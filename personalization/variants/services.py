@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache.backends.redis import RedisCache
-
 from ..consent.services import visitors_collecting_events
 from ..context import VisitorContext
-from ..visitor_cache import cache
+from ..visitor_cache import drain_list, redis_list
 from .blocks import variant_rule
 from .models import Impression, PersonalizedContent
 from .selection import Choice, VariantRule, choose
@@ -96,14 +94,28 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
     transaction on the hot path); ``flush_impressions`` (a beat task) writes them in bulk.
     Without Redis (a laptop, SQLite) they are one INSERT, in the request.
     """
+    rows = impression_rows(context, decisions)
+    if not rows:
+        return 0
+    buffer = impression_buffer()
+    if buffer is None:
+        _insert(rows)  # consent was just checked on the snapshot
+    else:
+        client, key = buffer
+        client.rpush(key, json.dumps(rows, separators=(",", ":")))
+    return len(rows)
+
+
+def impression_rows(context: VisitorContext, decisions: Sequence[Decision]) -> list[dict]:
+    """The rows to keep for these decisions; none for visitors we may not record or previews."""
     if (
         not decisions
         or context.visitor_id is None
         or not context.collects_events
         or context.preview
     ):
-        return 0
-    rows = [
+        return []
+    return [
         {
             "decision_id": str(d.decision_id),
             "visitor_id": str(context.visitor_id),
@@ -114,49 +126,25 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
         }
         for d in decisions
     ]
-    buffer = impression_buffer()
-    if buffer is None:
-        _insert(rows)  # consent was just checked on the snapshot
-    else:
-        client, key = buffer
-        client.rpush(key, json.dumps(rows, separators=(",", ":")))
-    return len(rows)
 
 
 def impression_buffer():
     """(Redis client, list key) when the cache is Django's Redis backend, else None."""
-    store = cache()
-    if not isinstance(store, RedisCache):
-        return None
-    key = store.make_and_validate_key(BUFFER_KEY)
-    return store._cache.get_client(key, write=True), key
+    return redis_list(BUFFER_KEY)
 
 
 def flush_impressions(*, limit: int = 5000) -> int:
     """Write buffered impressions to the database; returns how many were written.
 
-    One flusher at a time (a cache lock). Rows are read, written (ignoring ones already there,
-    so a retry after a crash duplicates nothing), then trimmed. Visitors who withdrew consent
-    or were erased while their impressions waited are dropped.
+    Rows already there are ignored, so a retry after a crash duplicates nothing. Visitors who
+    withdrew consent or were erased while their impressions waited are dropped.
     """
-    buffer = impression_buffer()
-    if buffer is None:
-        return 0
-    client, key = buffer
-    if not cache().add(FLUSH_LOCK_KEY, 1, 60):
-        return 0
-    written = 0
-    try:
-        while True:
-            chunks = client.lrange(key, 0, limit - 1)
-            if not chunks:
-                return written
-            rows = [row for chunk in chunks for row in json.loads(chunk)]
-            allowed = visitors_collecting_events({row["visitor_id"] for row in rows})
-            written += _insert([row for row in rows if uuid.UUID(row["visitor_id"]) in allowed])
-            client.ltrim(key, len(chunks), -1)
-    finally:
-        cache().delete(FLUSH_LOCK_KEY)
+
+    def write(rows: list[dict]) -> int:
+        allowed = visitors_collecting_events({row["visitor_id"] for row in rows})
+        return _insert([row for row in rows if uuid.UUID(row["visitor_id"]) in allowed])
+
+    return drain_list(BUFFER_KEY, FLUSH_LOCK_KEY, write, limit=limit)
 
 
 def _insert(rows: list[dict]) -> int:

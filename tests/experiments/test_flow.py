@@ -210,3 +210,42 @@ def test_unknown_decision_id_is_harmless(experiment):
     tasks.flush_exposures()
     answer = purchase(by_arm["a"], 5, str(uuid.uuid4()))
     assert answer["conversions"][0]["counted"] is True  # attributed through the assignment
+
+
+def test_another_visitors_decision_id_never_moves_a_conversion_to_their_arm(experiment):
+    by_arm = visitors_by_arm()
+    foreign = decide(by_arm["a"])["placements"]["banner"]["decision_id"]
+    decide(by_arm["b"])
+    tasks.flush_exposures()
+    answer = purchase(by_arm["b"], 40, foreign)  # b replays a's decision id
+    assert answer["conversions"][0]["counted"] is True
+    assert Conversion.objects.get(visitor_id=by_arm["b"].id).arm == "b"
+    assert not Conversion.objects.filter(visitor_id=by_arm["a"].id).exists()
+
+
+def test_a_merged_visitor_takes_the_surviving_profiles_arm(experiment):
+    from personalization.profiles.identity import merge_visitors
+
+    by_arm = visitors_by_arm()
+    by_arm["a"].send({"type": "page_view"})
+    by_arm["b"].send({"type": "page_view"})  # both have profiles
+    merge_visitors(by_arm["a"].id, by_arm["b"].id)  # e.g. the same user on a second device
+    answer = decide(by_arm["a"])["placements"]["banner"]
+    assert answer["experiment"]["arm"] == "b"
+    tasks.flush_exposures()
+    assert Exposure.objects.get(decision_id=answer["decision_id"]).visitor_id == by_arm["b"].id
+
+
+def test_default_audience_only_leaves_targeted_variants_alone(banner):
+    from personalization.profiles.traits import set_traits
+
+    experiment = make_experiment(default_audience_only=True)
+    by_arm = visitors_by_arm()
+    set_traits(by_arm["a"].id, {"tier": "vip"})  # now the VIP variant targets this visitor
+    targeted = decide(by_arm["a"])["placements"]["banner"]
+    assert targeted["experiment"] is None and targeted["content"][0]["value"] == VIP_TEXT
+    other = decide(by_arm["b"])["placements"]["banner"]
+    assert other["experiment"]["arm"] == "b"
+    tasks.flush_exposures()
+    assert not Exposure.objects.filter(decision_id=targeted["decision_id"]).exists()
+    assert Exposure.objects.filter(experiment=experiment, decision_id=other["decision_id"]).exists()

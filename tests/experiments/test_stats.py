@@ -92,6 +92,9 @@ def test_sample_ratio_mismatch():
     assert srm.p_value == pytest.approx(expected.pvalue, rel=1e-9) and srm.mismatch
     fine = stats.sample_ratio_mismatch([5000, 5060], [1, 1])
     assert not fine.mismatch
+    # p = 0.003: suspicious, but the warning is for p < 0.001 only
+    borderline = stats.sample_ratio_mismatch([5000, 5300], [1, 1])
+    assert 0.001 < borderline.p_value < 0.01 and not borderline.mismatch
     weighted = stats.sample_ratio_mismatch([2600, 7400], [1, 3])
     assert weighted.p_value == pytest.approx(sp.chisquare([2600, 7400], [2500, 7500]).pvalue)
 

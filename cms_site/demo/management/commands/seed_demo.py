@@ -13,6 +13,12 @@ visitor ids and client event ids, which ingestion deduplicates.
     manage.py seed_demo                      # pages, users, 2000 visitors
     manage.py seed_demo --no-visitors        # pages, personalized content and users only
     manage.py seed_demo --visitors 300 --seed 42
+
+An experiment runs on the welcome banner ("Banner: AI assistant copy for everyone"): the default
+content against the "AI readers" variant, signups as the primary goal and purchases (revenue)
+as the secondary one. Each simulated visitor with analytics consent is shown the banner on their
+first visit through the product's own decide and exposure logging, and visitors shown the
+variant sign up a little more often, so the experiment's results page fills with traffic.
 """
 
 from __future__ import annotations
@@ -244,6 +250,10 @@ ARCHETYPES: tuple[Archetype, ...] = (
 )
 
 
+DEMO_EXPERIMENT = "welcome-banner-test"
+DEMO_EFFECT = 0.04  # extra chance per visit that a visitor shown the variant signs up
+
+
 def pick(rng: random.Random, weights: dict[str, float]) -> str:
     keys = list(weights)
     return rng.choices(keys, weights=[weights[k] for k in keys], k=1)[0]
@@ -264,6 +274,7 @@ class SeedStats:
     duplicates: int = 0
     ignored: int = 0
     purchases: int = 0
+    exposed: int = 0
     by_archetype: dict[str, int] = field(default_factory=dict)
 
 
@@ -496,6 +507,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             home = self.seed_pages()
             snippets = self.seed_personalized_content()
+        self.experiment = self.seed_experiment()
         self.seed_users()
         stats = SeedStats()
         if not no_visitors and visitors:
@@ -521,6 +533,10 @@ class Command(BaseCommand):
                 f"{stats.duplicates} duplicates, {stats.ignored} ignored (no consent)"
             )
             self.stdout.write(f"  purchases:        {stats.purchases}")
+            self.stdout.write(
+                f"  experiment:       {stats.exposed} visitors shown the banner test "
+                "(admin: Personalization > Experiments > Results)"
+            )
             mix = ", ".join(f"{name}: {n}" for name, n in sorted(stats.by_archetype.items()))
             self.stdout.write(f"  archetypes:       {mix}")
         for slug, size in sizes.items():
@@ -682,6 +698,75 @@ class Command(BaseCommand):
 
     # -- personalized snippets -------------------------------------------------------------
 
+    def seed_experiment(self):
+        """A running A/B test on the welcome banner (created once; editors may change it)."""
+        from personalization.experiments.models import Arm, Experiment, Goal
+        from personalization.experiments.services import transition
+        from personalization.variants.models import PersonalizedContent
+
+        existing = Experiment.objects.filter(slug=DEMO_EXPERIMENT).first()
+        if existing is not None:
+            return existing if existing.status == Experiment.Status.RUNNING else None
+        banner = PersonalizedContent.objects.filter(slug="welcome-banner").first()
+        variant = next(
+            (c for c in (banner.variants if banner else []) if c.value.get("name") == "AI readers"),
+            None,
+        )
+        if variant is None:
+            return None
+        with transaction.atomic():
+            experiment = Experiment.objects.create(
+                name="Banner: AI assistant copy for everyone",
+                slug=DEMO_EXPERIMENT,
+                hypothesis="The AI assistant banner makes more visitors sign up than the default.",
+                placements=["welcome-banner"],
+                default_audience_only=True,  # visitors a variant targets keep seeing it
+                baseline_rate=0.2,
+                minimum_effect=0.2,
+            )
+            Arm.objects.create(
+                experiment=experiment,
+                key="a",
+                name="Default banner",
+                variants={"welcome-banner": ""},
+                is_control=True,
+                sort_order=0,
+            )
+            Arm.objects.create(
+                experiment=experiment,
+                key="b",
+                name="AI readers banner",
+                variants={"welcome-banner": str(variant.id)},
+                sort_order=1,
+            )
+            Goal.objects.create(
+                experiment=experiment, name="Signup", event_type="signup", primary=True
+            )
+            Goal.objects.create(
+                experiment=experiment,
+                name="Purchase",
+                event_type="purchase",
+                value_property="value",
+                sort_order=1,
+            )
+        self.stdout.write("Created the banner experiment.")
+        return transition(experiment, "start", actor="seed_demo")
+
+    def show_banner(self, visitor_id, context, start) -> str | None:
+        """The banner as a page view would show it: decide, then log the exposure, at the
+        visit's time. Returns the arm, or None if the visitor is not in the experiment."""
+        import dataclasses
+
+        from personalization.context import build_visitor_context
+        from personalization.decisions import decide, record_shown
+
+        visitor = build_visitor_context(visitor_id, context)
+        visitor = dataclasses.replace(visitor, now=start)
+        decisions = decide(["welcome-banner"], visitor, content_version=visitor.versions[1])
+        record_shown(visitor, decisions)
+        assignment = decisions[0].assignment
+        return assignment.arm if assignment is not None else None
+
     def seed_personalized_content(self) -> int:
         """The snippets the templates show (``{% personalized_snippet "slug" %}``); existing
         ones are left as editors made them."""
@@ -772,6 +857,8 @@ class Command(BaseCommand):
         return stats
 
     def seed_one_visitor(self, n, count, rng, simulator, stats, started, tools) -> None:
+        from personalization.types import EventIn
+
         record_consent, ingest_events, fold_visitor = tools
         weights = [a.weight for a in ARCHETYPES]
         archetype = rng.choices(ARCHETYPES, weights=weights, k=1)[0]
@@ -800,12 +887,32 @@ class Command(BaseCommand):
         device = pick(rng, archetype.devices)
         country = pick(rng, archetype.countries)
         signed_up = False
+        arm = None
+        boosted = False
+        effect_rng = random.Random(f"{key}-banner-test")
         for visit_no, start in enumerate(simulator.visit_times(archetype)):
             visit_device = device if rng.random() < 0.8 else pick(rng, archetype.devices)
             events, landing, signed_up = simulator.visit_events(
                 archetype, start, key, visit_no, signed_up
             )
             context = simulator.context_for_visit(archetype, visit_device, country, landing)
+            if visit_no == 0 and self.experiment is not None and choices["analytics"]:
+                arm = self.show_banner(visitor_id, context, start)
+                stats.exposed += arm is not None
+            # Its own random stream: whether a visitor is shown the test depends on their
+            # profile, which a second run finds already built, and the main stream must not
+            # drift with it (the same seed gives the same visitors).
+            if arm == "b" and not (signed_up or boosted) and effect_rng.random() < DEMO_EFFECT:
+                # the variant's effect: a few more visitors sign up after seeing it (not fed
+                # back into the simulation, whose random stream must not depend on the test)
+                boosted = True
+                events.append(
+                    EventIn(
+                        type="signup",
+                        timestamp=events[-1].timestamp + timedelta(seconds=30),
+                        client_id=f"{key}-{visit_no}-banner-signup",
+                    )
+                )
             # One fold per visitor, after all their visits, instead of one per visit.
             result = ingest_events(visitor_id, events, context, fold=False)
             stats.visits += 1
@@ -817,6 +924,10 @@ class Command(BaseCommand):
                 stats.purchases += sum(1 for e in events if e.type == "purchase")
 
         fold_visitor(visitor_id)
+        if n == count and self.experiment is not None:
+            from personalization.experiments.services import flush_exposures
+
+            flush_exposures()
         if n % 500 == 0 or n == count:
             elapsed = time.monotonic() - started
             self.stdout.write(
