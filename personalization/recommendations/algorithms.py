@@ -197,9 +197,12 @@ class TruncatedSVDRecommender(Recommender):
 
     name = "svd"
 
-    def __init__(self, factors: int = 30, random_state: int = 0, **params):
-        super().__init__(factors=factors, random_state=random_state, **params)
+    def __init__(
+        self, factors: int = 30, random_state: int = 0, solver: str = "arpack", **params
+    ):
+        super().__init__(factors=factors, random_state=random_state, solver=solver, **params)
         self.factors, self.random_state = int(factors), int(random_state)
+        self.solver = solver if solver in {"arpack", "randomized"} else "arpack"
 
     def fit(self, X, **_):
         from sklearn.decomposition import TruncatedSVD
@@ -207,7 +210,7 @@ class TruncatedSVDRecommender(Recommender):
         X = _csr(X)
         self.n_items = X.shape[1]
         k = max(1, min(self.factors, min(X.shape) - 1))
-        svd = TruncatedSVD(n_components=k, random_state=self.random_state, algorithm="arpack")
+        svd = TruncatedSVD(n_components=k, random_state=self.random_state, algorithm=self.solver)
         svd.fit(X)
         self.V = svd.components_.astype(FLOAT)  # factors x items
         return self
