@@ -25,19 +25,26 @@ def _csr(X) -> sparse.csr_matrix:
     return sparse.csr_matrix(X, dtype=FLOAT)
 
 
-def top_k_columns(S: np.ndarray | sparse.spmatrix, k: int) -> sparse.csr_matrix:
-    """Keep the k largest entries of each row of a square similarity (the neighbour lists)."""
-    S = S.toarray() if sparse.issparse(S) else np.asarray(S)
+def top_k_columns(S: np.ndarray | sparse.spmatrix, k: int, chunk: int = 1024) -> sparse.csr_matrix:
+    """Keep the k largest entries of each row of a square similarity (the neighbour lists).
+    Rows are processed in chunks, so memory stays near the size of S itself."""
     n = S.shape[0]
-    k = min(k, n)
+    k = min(k, S.shape[1])
     if k <= 0 or n == 0:
         return sparse.csr_matrix(S.shape, dtype=FLOAT)
-    idx = np.argpartition(-S, k - 1, axis=1)[:, :k]
-    rows = np.repeat(np.arange(n), k)
-    vals = S[rows, idx.ravel()]
-    keep = vals > 0
+    rows_out, cols_out, vals_out = [], [], []
+    for start in range(0, n, chunk):
+        block = S[start : start + chunk]
+        block = block.toarray() if sparse.issparse(block) else np.asarray(block)
+        idx = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(block, idx, axis=1)
+        keep = vals > 0
+        rows_out.append((np.arange(start, start + len(block))[:, None] + 0 * idx)[keep])
+        cols_out.append(idx[keep])
+        vals_out.append(vals[keep].astype(FLOAT))
     return sparse.csr_matrix(
-        (vals[keep].astype(FLOAT), (rows[keep], idx.ravel()[keep])), shape=S.shape
+        (np.concatenate(vals_out), (np.concatenate(rows_out), np.concatenate(cols_out))),
+        shape=S.shape,
     )
 
 
@@ -51,6 +58,13 @@ def top_n(scores: np.ndarray, n: int, exclude=None) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     part = np.argpartition(-scores, n - 1)[:n]
     return part[np.lexsort((part, -scores[part]))]
+
+
+def _transposed(model) -> sparse.csr_matrix:
+    """S^T as CSR, built once per model (scoring multiplies rows by it)."""
+    if getattr(model, "_St", None) is None:
+        model._St = sparse.csr_matrix(model.S.T)
+    return model._St
 
 
 class Recommender:
@@ -170,15 +184,18 @@ class ItemKNN(Recommender):
     def fit(self, X, **_):
         X = _csr(X)
         self.n_items = X.shape[1]
-        gram = (X.T @ X).toarray().astype(np.float64)
-        norms = np.sqrt(np.diag(gram))
-        S = gram / (np.outer(norms, norms) + self.shrink + 1e-12)
+        S = (X.T @ X).toarray()  # float32, in place from here on
+        norms = np.sqrt(np.diag(S)).astype(FLOAT)
+        for start in range(0, S.shape[0], 1024):
+            block = S[start : start + 1024]
+            block /= np.outer(norms[start : start + 1024], norms) + self.shrink + 1e-12
         np.fill_diagonal(S, 0.0)
         self.S = top_k_columns(S, self.k)
+        self._St = None
         return self
 
     def score(self, rows):
-        return np.asarray((_csr(rows) @ self.S.T).todense())
+        return np.asarray((_csr(rows) @ _transposed(self)).todense())
 
     def item_similarity(self):
         return self.S
@@ -189,6 +206,7 @@ class ItemKNN(Recommender):
     def load_state(self, state):
         self.S = sparse.csr_matrix(state["S"], dtype=FLOAT)
         self.n_items = self.S.shape[0]
+        self._St = None
 
 
 class TruncatedSVDRecommender(Recommender):
@@ -197,9 +215,7 @@ class TruncatedSVDRecommender(Recommender):
 
     name = "svd"
 
-    def __init__(
-        self, factors: int = 30, random_state: int = 0, solver: str = "arpack", **params
-    ):
+    def __init__(self, factors: int = 30, random_state: int = 0, solver: str = "arpack", **params):
         super().__init__(factors=factors, random_state=random_state, solver=solver, **params)
         self.factors, self.random_state = int(factors), int(random_state)
         self.solver = solver if solver in {"arpack", "randomized"} else "arpack"
@@ -250,9 +266,10 @@ class EASE(Recommender):
         G = (X.T @ X).toarray().astype(np.float64)
         G[np.diag_indices_from(G)] += self.l2
         P = np.linalg.inv(G)
-        B = -P / np.diag(P)
-        np.fill_diagonal(B, 0.0)
-        self.B = B.astype(FLOAT)
+        del G
+        P /= -np.diag(P)  # B = -P / diag(P), in place
+        np.fill_diagonal(P, 0.0)
+        self.B = P.astype(FLOAT)
         return self
 
     def score(self, rows):
@@ -296,13 +313,15 @@ class ContentTFIDF(Recommender):
                 F = sparse.csr_matrix((self.n_items, 1))
         else:
             F = sparse.csr_matrix((self.n_items, 1))
-        S = (F @ F.T).toarray()
-        np.fill_diagonal(S, 0.0)
+        S = (F @ F.T).tocsr().astype(FLOAT)
+        S.setdiag(0.0)
+        S.eliminate_zeros()
         self.S = top_k_columns(S, self.k)
+        self._St = None
         return self
 
     def score(self, rows):
-        return np.asarray((_csr(rows) @ self.S.T).todense())
+        return np.asarray((_csr(rows) @ _transposed(self)).todense())
 
     def item_similarity(self):
         return self.S
@@ -313,6 +332,7 @@ class ContentTFIDF(Recommender):
     def load_state(self, state):
         self.S = sparse.csr_matrix(state["S"], dtype=FLOAT)
         self.n_items = self.S.shape[0]
+        self._St = None
 
 
 class ExternalFactors(Recommender):
