@@ -24,6 +24,12 @@ TOPICS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _generous_time_budget(settings):
+    """On-the-fly scoring must not depend on how busy the test machine is (one test sets 0)."""
+    settings.PERSONALIZATION_RECOMMENDATIONS_TIME_BUDGET_MS = 60_000
+
+
 @pytest.fixture
 def site(db):
     forget_catalogue()

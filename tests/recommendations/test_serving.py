@@ -95,6 +95,13 @@ def test_seen_items_are_excluded_and_on_the_fly_scoring_covers_new_visitors(hist
     assert {item["reason"]["code"] for item in body["items"]} == {"because_you_viewed"}
 
 
+def test_over_the_time_budget_a_new_visitor_gets_popular_items(history, site, settings):
+    train_now("--algorithm", "item_knn")
+    settings.PERSONALIZATION_RECOMMENDATIONS_TIME_BUDGET_MS = 0
+    vid = reader(site, "garden", [0, 1])
+    assert get(vid, limit=2).json()["source"] == "popular"
+
+
 def test_visitors_without_consent_or_id_get_popular_items(history, site):
     train_now("--algorithm", "ease")
     anonymous = get(limit=4).json()
