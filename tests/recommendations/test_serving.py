@@ -93,6 +93,13 @@ def test_seen_items_are_excluded_and_on_the_fly_scoring_covers_new_visitors(hist
     titles = [item["title"] for item in body["items"]]
     assert set(titles) == {TOPICS["garden"][2], TOPICS["garden"][3]}
     assert {item["reason"]["code"] for item in body["items"]} == {"because_you_viewed"}
+    # A long list is filled with popular items, but never the ones the visitor has read.
+    everything = [item["title"] for item in get(vid, limit=50).json()["items"]]
+    assert len(everything) > 2
+    assert not {TOPICS["garden"][0], TOPICS["garden"][1]} & set(everything)
+    assert get(vid, limit=50, exclude_seen=False).json()["items"] != get(vid, limit=50).json()[
+        "items"
+    ]
 
 
 def test_over_the_time_budget_a_new_visitor_gets_popular_items(history, site, settings):
@@ -109,6 +116,7 @@ def test_visitors_without_consent_or_id_get_popular_items(history, site):
     assert {item["reason"]["code"] for item in anonymous["items"]} == {"popular"}
     no_consent = reader(site, "garden", [0, 1], consent=False)
     assert get(no_consent, limit=4).json()["source"] == "popular"
+    assert not RecommendationImpression.objects.filter(visitor_id=no_consent).exists()
 
 
 def test_no_model_yet_is_an_empty_answer_not_an_error(site):
@@ -135,6 +143,12 @@ def test_bad_parameters_are_400s_naming_the_field(site, params, field):
     response = get(**params)
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_visitor_id_in_the_url_is_refused_with_where_to_send_it(site):
+    response = get(visitor_id=str(uuid.uuid4()))
+    assert response.status_code == 400
+    assert "X-Visitor-Id header" in response.json()["visitor_id"][0]
 
 
 def test_a_forged_visitor_header_is_a_400(site):
@@ -167,9 +181,12 @@ def test_warm_requests_read_no_table_but_write_one_impression(
         assert get(limit=3).status_code == 200
 
 
-def test_activate_and_rollback(history, capsys):
+def test_activate_and_rollback(history, site, capsys):
     train_now("--algorithm", "ease")
+    late = reader(site, "python", [0, 1])  # arrives between the two trainings
     train_now("--algorithm", "item_knn")
+    assert VisitorRecommendations.objects.filter(visitor_id=late).count() == 1
+    assert get(late).json()["source"] == "precomputed"
     first, second = RecommenderVersion.objects.order_by("pk")
     assert not RecommenderVersion.objects.get(pk=first.pk).is_active
     vid = next(iter(history))
@@ -177,6 +194,9 @@ def test_activate_and_rollback(history, capsys):
     call_command("train_recommenders", "--rollback")
     assert RecommenderVersion.objects.get(is_active=True).pk == first.pk
     assert get(vid).json()["model_version"] == first.pk  # the cached lists followed
+    # A visitor who only has a list in the newer version must not be served it any more.
+    assert not VisitorRecommendations.objects.filter(version=first, visitor_id=late).exists()
+    assert get(late).json()["source"] != "precomputed"
     with pytest.raises(CommandError, match="No earlier version"):
         call_command("train_recommenders", "--rollback")
 
