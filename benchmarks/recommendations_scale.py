@@ -10,8 +10,8 @@ there is signal to learn and a long tail. Each model is fitted in its own child 
 peak resident memory reported (``ru_maxrss`` of the child) is that model's alone; the data build
 is counted in it (it is part of a training run). Fit time is wall clock and CPU time (all
 threads): on a machine shared with other jobs the CPU time is the steadier figure. Top-N
-latency: 1,000 single-visitor calls (score a visitor's row, remove seen items, top 10), p50 and p99. Goal (issue 11): every model
-fits in under 60 s and 4 GiB on this machine.
+latency: 1,000 single-visitor calls (score a visitor's row, remove seen items, top 10), p50
+and p99. Goal (issue 11): every model fits in under 60 s and 4 GiB on this machine.
 """
 
 from __future__ import annotations
