@@ -142,6 +142,15 @@ class _Candidate:
     reason_item: str = ""
 
 
+def _start(found: dict, placement: str) -> tuple[int, Recommendations]:
+    """The active version (cached, else read and cached; 0: none yet) and an empty answer."""
+    active = found.get(ACTIVE_KEY)
+    if active is None:
+        active = active_version_id()
+        set_active(active)
+    return active, Recommendations(uuid.uuid4(), active or None, "none", placement[:80])
+
+
 def _cached_or_db(found: dict, key: str, active: int, loader):
     value = found.get(key)
     if value is not None and value[0] == active:
@@ -229,11 +238,7 @@ def recommend(
     if context_item:
         keys.append(item_key(context_item))
     found = cache().get_many(keys)
-    active = found.get(ACTIVE_KEY)
-    if active is None:
-        active = active_version_id()
-        set_active(active)
-    result = Recommendations(uuid.uuid4(), active or None, "none", placement[:80])
+    active, result = _start(found, placement)
     if not active:
         return result
 
@@ -414,11 +419,7 @@ def similar_items(
     filters = filters or Filters()
     key = item_key(str(item_id))
     found = cache().get_many([ACTIVE_KEY, key])
-    active = found.get(ACTIVE_KEY)
-    if active is None:
-        active = active_version_id()
-        set_active(active)
-    result = Recommendations(uuid.uuid4(), active or None, "none", placement[:80])
+    active, result = _start(found, placement)
     if not active:
         return result
     neighbours, _ = _cached_or_db(found, key, active, lambda: _item_list(str(item_id), active))

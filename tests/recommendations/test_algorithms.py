@@ -101,8 +101,9 @@ def test_artefacts_round_trip_without_pickle(X, name):
 
 def test_reasons_name_the_visitors_item_that_contributed_most():
     X = sparse.csr_matrix(
-        np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1], [1, 0, 0, 0]],
-                 dtype=np.float32)
+        np.array(
+            [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1], [1, 0, 0, 0]], dtype=np.float32
+        )
     )
     model = ItemKNN(k=3).fit(X)
     # A visitor of items 0 and 2: item 1 is recommended because of 0, item 3 because of 2.

@@ -97,9 +97,9 @@ def test_seen_items_are_excluded_and_on_the_fly_scoring_covers_new_visitors(hist
     everything = [item["title"] for item in get(vid, limit=50).json()["items"]]
     assert len(everything) > 2
     assert not {TOPICS["garden"][0], TOPICS["garden"][1]} & set(everything)
-    assert get(vid, limit=50, exclude_seen=False).json()["items"] != get(vid, limit=50).json()[
-        "items"
-    ]
+    assert (
+        get(vid, limit=50, exclude_seen=False).json()["items"] != get(vid, limit=50).json()["items"]
+    )
 
 
 def test_over_the_time_budget_a_new_visitor_gets_popular_items(history, site, settings):
@@ -168,9 +168,7 @@ def test_context_item_gives_more_like_this_and_filters_apply(history, site):
     assert get(context_item=page.pk, page_type="demo.productpage").json()["items"] == []
 
 
-def test_warm_requests_read_no_table_but_write_one_impression(
-    history, django_assert_num_queries
-):
+def test_warm_requests_read_no_table_but_write_one_impression(history, django_assert_num_queries):
     train_now("--algorithm", "item_knn")
     vid = next(iter(history))
     assert get(vid, limit=3).status_code == 200  # warms snapshot and catalogue
