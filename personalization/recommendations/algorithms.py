@@ -60,13 +60,6 @@ def top_n(scores: np.ndarray, n: int, exclude=None) -> np.ndarray:
     return part[np.lexsort((part, -scores[part]))]
 
 
-def _transposed(model) -> sparse.csr_matrix:
-    """S^T as CSR, built once per model (scoring multiplies rows by it)."""
-    if getattr(model, "_St", None) is None:
-        model._St = sparse.csr_matrix(model.S.T)
-    return model._St
-
-
 class Recommender:
     """The interface. Subclasses set ``name`` and implement ``fit``, ``score`` and ``state``."""
 
@@ -172,7 +165,30 @@ class Popularity(Recommender):
         self.n_items = len(self.counts)
 
 
-class ItemKNN(Recommender):
+class NeighbourModel(Recommender):
+    """A sparse item-item similarity S (top-k neighbours per row); ``score = x S^T``."""
+
+    S: sparse.csr_matrix
+    _St: sparse.csr_matrix | None = None
+
+    def score(self, rows):
+        if self._St is None:
+            self._St = sparse.csr_matrix(self.S.T)  # built once per model
+        return np.asarray((_csr(rows) @ self._St).todense())
+
+    def item_similarity(self):
+        return self.S
+
+    def state(self):
+        return {"S": self.S}
+
+    def load_state(self, state):
+        self.S = sparse.csr_matrix(state["S"], dtype=FLOAT)
+        self.n_items = self.S.shape[0]
+        self._St = None
+
+
+class ItemKNN(NeighbourModel):
     """Item-to-item collaborative filtering: cosine between item columns, top-k neighbours."""
 
     name = "item_knn"
@@ -193,20 +209,6 @@ class ItemKNN(Recommender):
         self.S = top_k_columns(S, self.k)
         self._St = None
         return self
-
-    def score(self, rows):
-        return np.asarray((_csr(rows) @ _transposed(self)).todense())
-
-    def item_similarity(self):
-        return self.S
-
-    def state(self):
-        return {"S": self.S}
-
-    def load_state(self, state):
-        self.S = sparse.csr_matrix(state["S"], dtype=FLOAT)
-        self.n_items = self.S.shape[0]
-        self._St = None
 
 
 class TruncatedSVDRecommender(Recommender):
@@ -307,7 +309,7 @@ class EASE(Recommender):
         self.n_items = self.B.shape[0]
 
 
-class ContentTFIDF(Recommender):
+class ContentTFIDF(NeighbourModel):
     """Content-based: TF-IDF over each item's text (title, body, tags, categories, page type),
     cosine between items. Works for items nobody has interacted with yet ("more like this")."""
 
@@ -340,20 +342,6 @@ class ContentTFIDF(Recommender):
         self.S = top_k_columns(S, self.k)
         self._St = None
         return self
-
-    def score(self, rows):
-        return np.asarray((_csr(rows) @ _transposed(self)).todense())
-
-    def item_similarity(self):
-        return self.S
-
-    def state(self):
-        return {"S": self.S}
-
-    def load_state(self, state):
-        self.S = sparse.csr_matrix(state["S"], dtype=FLOAT)
-        self.n_items = self.S.shape[0]
-        self._St = None
 
 
 class ExternalFactors(Recommender):
