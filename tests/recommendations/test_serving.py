@@ -237,3 +237,22 @@ def test_withdrawing_consent_drops_the_stored_list(history):
     record_consent(vid, {"personalization": False})
     assert not VisitorRecommendations.objects.filter(visitor_id=vid).exists()
     assert get(vid).json()["source"] == "popular"
+
+
+def test_retraining_waits_for_enough_new_events(history, site, settings):
+    from personalization.recommendations.training import train_if_enough_new_events
+    from personalization.tasks import retrain_recommenders_if_needed
+
+    settings.PERSONALIZATION_RETRAIN_AFTER_EVENTS = 3
+    first = train_if_enough_new_events(now=NOW)  # no model yet and there are events
+    assert first is not None and first.is_active and first.data_end == NOW
+    assert train_if_enough_new_events(now=NOW) is None  # nothing new
+    later = NOW + timedelta(hours=1)
+    for n in range(2):
+        view(uuid.uuid4(), site["pages"][("python", n)], later)
+    assert train_if_enough_new_events(now=later) is None  # 2 < 3
+    view(uuid.uuid4(), site["pages"][("python", 2)], later)
+    second = train_if_enough_new_events(now=later)
+    assert second is not None and second.pk != first.pk and second.is_active
+    settings.PERSONALIZATION_RETRAIN_AFTER_EVENTS = 10**6
+    assert retrain_recommenders_if_needed() is None  # the beat task, as Celery calls it
