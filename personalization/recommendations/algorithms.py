@@ -278,35 +278,64 @@ def spd_inverse(G: np.ndarray, ridge: float, block: int = 1024) -> np.ndarray:
 
 class EASE(Recommender):
     """Embarrassingly Shallow Autoencoder (Steck 2019): a closed-form item-item model,
-    B = I - P diagMat(1 / diag(P)) with P = (X^T X + lambda I)^-1, diagonal forced to zero."""
+    B = I - P diagMat(1 / diag(P)) with P = (X^T X + lambda I)^-1, diagonal forced to zero.
+
+    The inverse costs O(items^3) time and O(items^2) memory; ``max_items`` fits it on the most
+    popular items only (the others score 0 here; a hybrid reaches them through content and
+    popularity), the usual way to keep EASE within budget on a large catalogue."""
 
     name = "ease"
 
-    def __init__(self, l2: float = 300.0, **params):
-        super().__init__(l2=l2, **params)
+    def __init__(self, l2: float = 300.0, max_items: int | None = None, **params):
+        super().__init__(l2=l2, max_items=max_items, **params)
         self.l2 = float(l2)
+        self.max_items = int(max_items) if max_items else None
 
     def fit(self, X, **_):
         X = _csr(X)
         self.n_items = X.shape[1]
+        columns = np.arange(self.n_items)
+        if self.max_items and self.max_items < self.n_items:
+            popularity = np.asarray((X > 0).sum(axis=0)).ravel()
+            columns = np.sort(np.argsort(-popularity, kind="stable")[: self.max_items])
+            X = X[:, columns]
+        self.columns = columns.astype(np.int64)
         P = spd_inverse((X.T @ X).toarray(), self.l2)
         P /= -np.diag(P)  # B = -P / diag(P), in place
         np.fill_diagonal(P, 0.0)
         self.B = P.astype(FLOAT, copy=False)
         return self
 
-    def score(self, rows):
-        return np.asarray(_csr(rows) @ self.B)
+    def _full(self) -> bool:
+        return len(self.columns) == self.n_items
 
-    def item_similarity(self):
-        return self.B.T  # row i: how much item i's interactions predict each other item
+    def score(self, rows):
+        rows = _csr(rows)
+        if self._full():
+            return np.asarray(rows @ self.B)
+        out = np.zeros((rows.shape[0], self.n_items), dtype=FLOAT)
+        out[:, self.columns] = np.asarray(rows[:, self.columns] @ self.B)
+        return out
+
+    def similarity_rows(self, items):
+        """Row i: how much an interaction with item i predicts each other item (B^T)."""
+        items = np.asarray(items, dtype=np.int64)
+        if self._full():
+            return np.asarray(self.B.T[items])
+        position = np.full(self.n_items, -1, dtype=np.int64)
+        position[self.columns] = np.arange(len(self.columns))
+        out = np.zeros((len(items), self.n_items), dtype=FLOAT)
+        known = position[items] >= 0
+        out[np.ix_(np.flatnonzero(known), self.columns)] = self.B.T[position[items[known]]]
+        return out
 
     def state(self):
-        return {"B": self.B}
+        return {"B": self.B, "columns": self.columns, "n_items": np.array(self.n_items)}
 
     def load_state(self, state):
         self.B = np.asarray(state["B"], dtype=FLOAT)
-        self.n_items = self.B.shape[0]
+        self.n_items = int(state["n_items"]) if "n_items" in state else self.B.shape[0]
+        self.columns = np.asarray(state.get("columns", np.arange(self.n_items)), dtype=np.int64)
 
 
 class ContentTFIDF(NeighbourModel):
