@@ -6,6 +6,7 @@ from celery import shared_task
 
 from .privacy.services import purge_expired_data as purge_expired_data_service
 from .profiles.folding import fold_stragglers, fold_visitor
+from .recommendations.serving import flush_impressions as flush_recommendation_impressions_service
 from .recommendations.training import train as train_recommender
 from .recommendations.training import train_if_enough_new_events
 from .segments.services import (
@@ -86,3 +87,9 @@ def retrain_recommenders_if_needed() -> int | None:
     """Beat (often): retrain once PERSONALIZATION_RETRAIN_AFTER_EVENTS new events arrived."""
     version = train_if_enough_new_events()
     return version.pk if version else None
+
+
+@shared_task(name="personalization.flush_recommendation_impressions", acks_late=True)
+def flush_recommendation_impressions() -> int:
+    """Write the recommendation impressions buffered in Redis; safe to run often."""
+    return flush_recommendation_impressions_service()

@@ -85,3 +85,15 @@ def bump_version_token(key: str) -> None:
     """
     cache().set(key, uuid.uuid4().hex, None)
     transaction.on_commit(lambda: cache().set(key, uuid.uuid4().hex, None))
+
+
+def redis_list(key: str):
+    """(Redis client, full key) for a list beside the cache when it is Django's Redis backend,
+    else None: hot paths append to it in one ``RPUSH`` and a beat task drains it in bulk."""
+    from django.core.cache.backends.redis import RedisCache
+
+    store = cache()
+    if not isinstance(store, RedisCache):
+        return None
+    full = store.make_and_validate_key(key)
+    return store._cache.get_client(full, write=True), full

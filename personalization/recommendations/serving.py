@@ -8,6 +8,7 @@ another version than the active one is a miss (activation needs no flush).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -18,10 +19,10 @@ import numpy as np
 from django.utils import timezone
 
 from ..conf import get_setting
-from ..consent.services import effective_consent
+from ..consent.services import effective_consent, visitors_collecting_events
 from ..context import VisitorContext
 from ..segments.services import visitor_snapshot
-from ..visitor_cache import cache
+from ..visitor_cache import cache, redis_list
 from . import artefacts
 from .algorithms import top_n
 from .catalogue import CatalogueItem, catalogue
@@ -439,8 +440,14 @@ def similar_items(
     return result
 
 
+IMPRESSION_BUFFER = "personalization:recs:impressions:buffer"
+IMPRESSION_FLUSH_LOCK = "personalization:recs:impressions:flushing"
+
+
 def record_impression(visitor: VisitorContext, result: Recommendations) -> bool:
-    """Keep what was shown (one INSERT) when the visitor's consent lets us collect events."""
+    """Keep what was shown, when the visitor's consent lets us collect events: off the request
+    path with Redis (one ``RPUSH``; ``flush_impressions`` writes them in bulk from beat), else
+    one INSERT."""
     if (
         not result.items
         or visitor.visitor_id is None
@@ -448,13 +455,68 @@ def record_impression(visitor: VisitorContext, result: Recommendations) -> bool:
         or visitor.preview
     ):
         return False
-    RecommendationImpression.objects.create(
-        decision_id=result.decision_id,
-        visitor_id=visitor.visitor_id,
-        placement=result.placement,
-        version_id=result.version_id,
-        source=result.source,
-        items=[item.id for item in result.items],
-        created_at=visitor.now,
-    )
+    row = {
+        "decision_id": str(result.decision_id),
+        "visitor_id": str(visitor.visitor_id),
+        "placement": result.placement,
+        "version_id": result.version_id,
+        "source": result.source,
+        "items": [item.id for item in result.items],
+        "created_at": visitor.now.isoformat(),
+    }
+    buffer = redis_list(IMPRESSION_BUFFER)
+    if buffer is None:
+        _insert_impressions([row])
+    else:
+        client, key = buffer
+        client.rpush(key, json.dumps(row, separators=(",", ":")))
     return True
+
+
+def flush_impressions(*, limit: int = 5000) -> int:
+    """Write buffered impressions (one writer at a time; a retry duplicates nothing), dropping
+    visitors who withdrew consent or were erased while theirs waited. Returns rows written."""
+    buffer = redis_list(IMPRESSION_BUFFER)
+    if buffer is None:
+        return 0
+    client, key = buffer
+    if not cache().add(IMPRESSION_FLUSH_LOCK, 1, 60):
+        return 0
+    written = 0
+    try:
+        while True:
+            chunks = client.lrange(key, 0, limit - 1)
+            if not chunks:
+                return written
+            rows = [json.loads(chunk) for chunk in chunks]
+            allowed = {str(v) for v in visitors_collecting_events({r["visitor_id"] for r in rows})}
+            written += _insert_impressions(
+                [r for r in rows if r["visitor_id"] in allowed], check_versions=True
+            )
+            client.ltrim(key, len(chunks), -1)
+    finally:
+        cache().delete(IMPRESSION_FLUSH_LOCK)
+
+
+def _insert_impressions(rows: list[dict], *, check_versions: bool = False) -> int:
+    known = None
+    if check_versions:  # a version may have been deleted while its impressions waited
+        ids = {r["version_id"] for r in rows if r["version_id"]}
+        known = set(RecommenderVersion.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    RecommendationImpression.objects.bulk_create(
+        [
+            RecommendationImpression(
+                decision_id=r["decision_id"],
+                visitor_id=r["visitor_id"],
+                placement=r["placement"],
+                version_id=r["version_id"] if known is None or r["version_id"] in known else None,
+                source=r["source"],
+                items=r["items"],
+                created_at=datetime.fromisoformat(r["created_at"]),
+            )
+            for r in rows
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    return len(rows)

@@ -8,9 +8,8 @@ import pytest
 from django.test import Client, RequestFactory
 
 from personalization.blocks import RecommendationsBlock
-from personalization.recommendations.models import RecommendationImpression
 
-from .conftest import TOPICS, token, train_now
+from .conftest import TOPICS, token, train_now, written_impressions
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +27,7 @@ def test_home_page_shows_recommended_for_you_with_click_tracking(history, site):
     titles = links(html, "Recommended for you")
     assert titles and titles[0] in TOPICS["garden"]
     assert "private" in response.headers["Cache-Control"]  # one visitor's list
-    impression = RecommendationImpression.objects.get(visitor_id=vid)
+    impression = written_impressions().get(visitor_id=vid)
     assert impression.placement == "home"
     assert f'"decision_id": "{impression.decision_id}"' in html
     assert "Because you viewed" in html
@@ -41,7 +40,7 @@ def test_article_page_shows_more_like_this_and_stays_cacheable(history, site):
     similar = links(html, "More like this")
     assert similar and set(similar) <= set(TOPICS["python"]) - {page.title}
     assert "data-pz-recommendations" in html  # "Recommended for you" is fetched after load
-    assert not RecommendationImpression.objects.exists()
+    assert not written_impressions().exists()
 
 
 def test_recommendations_block_renders_with_editor_filters(history, site):
