@@ -383,6 +383,7 @@ def rerank(
     )
     top = max(s for _, _, s in pool) or 1.0
     pool.sort(key=lambda entry: (-entry[2], entry[0].item))
+    del pool[max(4 * limit, 20) :]  # MMR looks at the best candidates only: bounded work
     chosen: list[tuple[_Candidate, CatalogueItem, float]] = []
     while pool and len(chosen) < limit:
         best_i, best_value = 0, -math.inf

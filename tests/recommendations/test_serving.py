@@ -270,3 +270,18 @@ def test_buffered_impressions_of_visitors_who_withdrew_consent_are_dropped(histo
     get(leaves)
     record_consent(leaves, {"analytics": False, "personalization": False})
     assert {i.visitor_id for i in written_impressions()} == {stays}
+
+
+def test_diversity_spreads_a_list_across_topics(history, site):
+    train_now("--algorithm", "item_knn")
+    python_reader = next(v for v, topic in history.items() if topic == "python")
+
+    def topics(**params):
+        items = get(python_reader, limit=3, **params).json()["items"]
+        return ["python" if i["title"] in TOPICS["python"] else "garden" for i in items]
+
+    # Pure relevance: the unread python article first, then popular items.
+    assert topics(diversity=1)[0] == "python"
+    # Pure diversity: after the first pick, the least similar page (Jaccard of tags) comes next.
+    diverse = topics(diversity=0)
+    assert diverse[0] != diverse[1]
