@@ -300,21 +300,36 @@ class EASE(Recommender):
             columns = np.sort(np.argsort(-popularity, kind="stable")[: self.max_items])
             X = X[:, columns]
         self.columns = columns.astype(np.int64)
+        self._positions = None
         P = spd_inverse((X.T @ X).toarray(), self.l2)
         P /= -np.diag(P)  # B = -P / diag(P), in place
         np.fill_diagonal(P, 0.0)
-        self.B = P.astype(FLOAT, copy=False)
+        self.B = np.ascontiguousarray(P, dtype=FLOAT)  # potri returns Fortran order
         return self
 
     def _full(self) -> bool:
         return len(self.columns) == self.n_items
 
+    def _position(self) -> np.ndarray:
+        """Item index -> row of B (-1: not fitted), built once."""
+        if getattr(self, "_positions", None) is None:
+            self._positions = np.full(self.n_items, -1, dtype=np.int64)
+            self._positions[self.columns] = np.arange(len(self.columns))
+        return self._positions
+
     def score(self, rows):
         rows = _csr(rows)
         if self._full():
             return np.asarray(rows @ self.B)
+        # Remap the rows' item indices onto B's (cheaper than slicing CSR columns).
+        mapped = self._position()[rows.indices]
+        keep = mapped >= 0
+        owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+        sub = sparse.csr_matrix(
+            (rows.data[keep], (owner[keep], mapped[keep])), shape=(rows.shape[0], len(self.columns))
+        )
         out = np.zeros((rows.shape[0], self.n_items), dtype=FLOAT)
-        out[:, self.columns] = np.asarray(rows[:, self.columns] @ self.B)
+        out[:, self.columns] = np.asarray(sub @ self.B)
         return out
 
     def similarity_rows(self, items):
@@ -322,8 +337,7 @@ class EASE(Recommender):
         items = np.asarray(items, dtype=np.int64)
         if self._full():
             return np.asarray(self.B.T[items])
-        position = np.full(self.n_items, -1, dtype=np.int64)
-        position[self.columns] = np.arange(len(self.columns))
+        position = self._position()
         out = np.zeros((len(items), self.n_items), dtype=FLOAT)
         known = position[items] >= 0
         out[np.ix_(np.flatnonzero(known), self.columns)] = self.B.T[position[items[known]]]
@@ -336,6 +350,7 @@ class EASE(Recommender):
         self.B = np.asarray(state["B"], dtype=FLOAT)
         self.n_items = int(state["n_items"]) if "n_items" in state else self.B.shape[0]
         self.columns = np.asarray(state.get("columns", np.arange(self.n_items)), dtype=np.int64)
+        self._positions = None
 
 
 class ContentTFIDF(NeighbourModel):
