@@ -71,9 +71,45 @@ class ConstantView(APIView):
         return Response(CONSTANT_ANSWER)
 
 
+RECOMMENDATIONS_ANSWER = {
+    "decision_id": "0b6f3c2e-5d4a-4f7e-9a1b-000000000001",
+    "model_version": 3,
+    "source": "precomputed",
+    "placement": "home",
+    "visitor_token": "8c6d0e5bf1a64f2d9b3e7a1c0d2e4f60:" + "x" * 43,
+    "items": [
+        {
+            "id": str(100 + n),
+            "title": f"An article title of ordinary length, number {n}",
+            "url": f"/articles/an-article-title-of-ordinary-length-{n}/",
+            "page_type": "demo.articlepage",
+            "score": 0.91234 - n / 100,
+            "reason": {
+                "code": "because_you_viewed",
+                "text": "Because you viewed “Another article title of ordinary length”",
+                "item_id": "42",
+            },
+        }
+        for n in range(6)
+    ],
+}
+
+
+class ConstantRecommendationsView(APIView):
+    """GET answering a fixed dict the size of a six-item recommendations answer."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    def get(self, request):
+        return Response(RECOMMENDATIONS_ANSWER)
+
+
 # Before the site's patterns, which end with Wagtail's catch-all.
 urlpatterns = [
     path("bench/discard", DiscardView.as_view()),
     path("bench/constant", ConstantView.as_view()),
+    path("bench/constant-recommendations", ConstantRecommendationsView.as_view()),
     *site,
 ]

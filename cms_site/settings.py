@@ -163,6 +163,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "personalization.flush_impressions",
         "schedule": 10.0,
     },
+    "personalization-flush-recommendation-impressions": {
+        "task": "personalization.flush_recommendation_impressions",
+        "schedule": 10.0,
+    },
     "personalization-train-recommenders": {
         "task": "personalization.train_recommenders",
         "schedule": float(os.environ.get("RECOMMENDER_TRAIN_SECONDS", 86400)),

@@ -13,6 +13,8 @@ from .context import bump_content_version
 from .experiments.models import Arm, Experiment, Exposure, Goal
 from .experiments.services import assign_visitor, flush_exposures, log_content_edit
 from .profiles.identity import link_user, parse_visitor_token
+from .recommendations.models import RecommendationImpression
+from .recommendations.serving import flush_impressions as flush_recommendation_impressions
 from .recommendations.serving import forget_visitor_lists
 from .registry import register_assigner
 from .segments.models import Segment
@@ -121,8 +123,11 @@ def erase_buffered_impressions(sender, visitor_id, **kwargs):
 
 @receiver(visitor_erased, dispatch_uid="personalization.forget_recommendations")
 def forget_recommendations_on_erasure(sender, visitor_id, **kwargs):
-    """Cached lists go with their rows (erasure already deleted the rows)."""
+    """Cached lists go with their rows (erasure already deleted the rows); impressions still
+    waiting in the buffer are written, then erased like the rest."""
     forget_visitor_lists(visitor_id)
+    flush_recommendation_impressions()
+    RecommendationImpression.objects.filter(visitor_id=visitor_id).delete()
 
 
 @receiver(consent_changed, dispatch_uid="personalization.recommendations_consent")

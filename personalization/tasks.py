@@ -8,6 +8,7 @@ from .experiments.bandits import update_bandits as update_bandits_service
 from .experiments.services import flush_exposures as flush_exposures_service
 from .privacy.services import purge_expired_data as purge_expired_data_service
 from .profiles.folding import fold_stragglers, fold_visitor
+from .recommendations.serving import flush_impressions as flush_recommendation_impressions_service
 from .recommendations.training import train as train_recommender
 from .recommendations.training import train_if_enough_new_events
 from .segments.services import (
@@ -100,3 +101,9 @@ def flush_exposures() -> int:
 def update_bandits() -> dict[str, int]:
     """Recompute every running bandit's weights from logged exposures and rewards."""
     return update_bandits_service()
+
+
+@shared_task(name="personalization.flush_recommendation_impressions", acks_late=True)
+def flush_recommendation_impressions() -> int:
+    """Write the recommendation impressions buffered in Redis; safe to run often."""
+    return flush_recommendation_impressions_service()

@@ -25,19 +25,26 @@ def _csr(X) -> sparse.csr_matrix:
     return sparse.csr_matrix(X, dtype=FLOAT)
 
 
-def top_k_columns(S: np.ndarray | sparse.spmatrix, k: int) -> sparse.csr_matrix:
-    """Keep the k largest entries of each row of a square similarity (the neighbour lists)."""
-    S = S.toarray() if sparse.issparse(S) else np.asarray(S)
+def top_k_columns(S: np.ndarray | sparse.spmatrix, k: int, chunk: int = 1024) -> sparse.csr_matrix:
+    """Keep the k largest entries of each row of a square similarity (the neighbour lists).
+    Rows are processed in chunks, so memory stays near the size of S itself."""
     n = S.shape[0]
-    k = min(k, n)
+    k = min(k, S.shape[1])
     if k <= 0 or n == 0:
         return sparse.csr_matrix(S.shape, dtype=FLOAT)
-    idx = np.argpartition(-S, k - 1, axis=1)[:, :k]
-    rows = np.repeat(np.arange(n), k)
-    vals = S[rows, idx.ravel()]
-    keep = vals > 0
+    rows_out, cols_out, vals_out = [], [], []
+    for start in range(0, n, chunk):
+        block = S[start : start + chunk]
+        block = block.toarray() if sparse.issparse(block) else np.asarray(block)
+        idx = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(block, idx, axis=1)
+        keep = vals > 0
+        rows_out.append((np.arange(start, start + len(block))[:, None] + 0 * idx)[keep])
+        cols_out.append(idx[keep])
+        vals_out.append(vals[keep].astype(FLOAT))
     return sparse.csr_matrix(
-        (vals[keep].astype(FLOAT), (rows[keep], idx.ravel()[keep])), shape=S.shape
+        (np.concatenate(vals_out), (np.concatenate(rows_out), np.concatenate(cols_out))),
+        shape=S.shape,
     )
 
 
@@ -158,7 +165,30 @@ class Popularity(Recommender):
         self.n_items = len(self.counts)
 
 
-class ItemKNN(Recommender):
+class NeighbourModel(Recommender):
+    """A sparse item-item similarity S (top-k neighbours per row); ``score = x S^T``."""
+
+    S: sparse.csr_matrix
+    _St: sparse.csr_matrix | None = None
+
+    def score(self, rows):
+        if self._St is None:
+            self._St = sparse.csr_matrix(self.S.T)  # built once per model
+        return np.asarray((_csr(rows) @ self._St).todense())
+
+    def item_similarity(self):
+        return self.S
+
+    def state(self):
+        return {"S": self.S}
+
+    def load_state(self, state):
+        self.S = sparse.csr_matrix(state["S"], dtype=FLOAT)
+        self.n_items = self.S.shape[0]
+        self._St = None
+
+
+class ItemKNN(NeighbourModel):
     """Item-to-item collaborative filtering: cosine between item columns, top-k neighbours."""
 
     name = "item_knn"
@@ -170,25 +200,15 @@ class ItemKNN(Recommender):
     def fit(self, X, **_):
         X = _csr(X)
         self.n_items = X.shape[1]
-        gram = (X.T @ X).toarray().astype(np.float64)
-        norms = np.sqrt(np.diag(gram))
-        S = gram / (np.outer(norms, norms) + self.shrink + 1e-12)
+        S = (X.T @ X).toarray()  # float32, in place from here on
+        norms = np.sqrt(np.diag(S)).astype(FLOAT)
+        for start in range(0, S.shape[0], 1024):
+            block = S[start : start + 1024]
+            block /= np.outer(norms[start : start + 1024], norms) + self.shrink + 1e-12
         np.fill_diagonal(S, 0.0)
         self.S = top_k_columns(S, self.k)
+        self._St = None
         return self
-
-    def score(self, rows):
-        return np.asarray((_csr(rows) @ self.S.T).todense())
-
-    def item_similarity(self):
-        return self.S
-
-    def state(self):
-        return {"S": self.S}
-
-    def load_state(self, state):
-        self.S = sparse.csr_matrix(state["S"], dtype=FLOAT)
-        self.n_items = self.S.shape[0]
 
 
 class TruncatedSVDRecommender(Recommender):
@@ -197,9 +217,10 @@ class TruncatedSVDRecommender(Recommender):
 
     name = "svd"
 
-    def __init__(self, factors: int = 30, random_state: int = 0, **params):
-        super().__init__(factors=factors, random_state=random_state, **params)
+    def __init__(self, factors: int = 30, random_state: int = 0, solver: str = "arpack", **params):
+        super().__init__(factors=factors, random_state=random_state, solver=solver, **params)
         self.factors, self.random_state = int(factors), int(random_state)
+        self.solver = solver if solver in {"arpack", "randomized"} else "arpack"
 
     def fit(self, X, **_):
         from sklearn.decomposition import TruncatedSVD
@@ -207,7 +228,7 @@ class TruncatedSVDRecommender(Recommender):
         X = _csr(X)
         self.n_items = X.shape[1]
         k = max(1, min(self.factors, min(X.shape) - 1))
-        svd = TruncatedSVD(n_components=k, random_state=self.random_state, algorithm="arpack")
+        svd = TruncatedSVD(n_components=k, random_state=self.random_state, algorithm=self.solver)
         svd.fit(X)
         self.V = svd.components_.astype(FLOAT)  # factors x items
         return self
@@ -231,42 +252,108 @@ class TruncatedSVDRecommender(Recommender):
         self.n_items = self.V.shape[1]
 
 
+def spd_inverse(G: np.ndarray, ridge: float, block: int = 1024) -> np.ndarray:
+    """(G + ridge I)^-1 for a symmetric positive semi-definite G, in place, in G's precision:
+    a Cholesky factorisation and its inverse (LAPACK ``potrf``/``potri``), about a third of the
+    work of a general inverse; the lower triangle is mirrored in blocks to save memory."""
+    from scipy.linalg import lapack
+
+    G[np.diag_indices_from(G)] += ridge
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (G,))
+    factor, info = potrf(G, lower=False, clean=False, overwrite_a=True)
+    if info:
+        raise np.linalg.LinAlgError(f"Gram matrix not positive definite (potrf info {info})")
+    P, info = potri(factor, lower=False, overwrite_c=True)
+    if info:
+        raise np.linalg.LinAlgError(f"potri failed (info {info})")
+    n = P.shape[0]
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        # rows start..stop, columns before start: copy from the upper triangle
+        P[start:stop, :start] = P[:start, start:stop].T
+        sub = P[start:stop, start:stop]
+        sub[np.tril_indices(stop - start, -1)] = sub.T[np.tril_indices(stop - start, -1)]
+    return P
+
+
 class EASE(Recommender):
     """Embarrassingly Shallow Autoencoder (Steck 2019): a closed-form item-item model,
-    B = I - P diagMat(1 / diag(P)) with P = (X^T X + lambda I)^-1, diagonal forced to zero."""
+    B = I - P diagMat(1 / diag(P)) with P = (X^T X + lambda I)^-1, diagonal forced to zero.
+
+    The inverse costs O(items^3) time and O(items^2) memory; ``max_items`` fits it on the most
+    popular items only (the others score 0 here; a hybrid reaches them through content and
+    popularity), the usual way to keep EASE within budget on a large catalogue."""
 
     name = "ease"
 
-    def __init__(self, l2: float = 300.0, **params):
-        super().__init__(l2=l2, **params)
+    def __init__(self, l2: float = 300.0, max_items: int | None = None, **params):
+        super().__init__(l2=l2, max_items=max_items, **params)
         self.l2 = float(l2)
+        self.max_items = int(max_items) if max_items else None
 
     def fit(self, X, **_):
         X = _csr(X)
         self.n_items = X.shape[1]
-        G = (X.T @ X).toarray().astype(np.float64)
-        G[np.diag_indices_from(G)] += self.l2
-        P = np.linalg.inv(G)
-        B = -P / np.diag(P)
-        np.fill_diagonal(B, 0.0)
-        self.B = B.astype(FLOAT)
+        columns = np.arange(self.n_items)
+        if self.max_items and self.max_items < self.n_items:
+            popularity = np.asarray((X > 0).sum(axis=0)).ravel()
+            columns = np.sort(np.argsort(-popularity, kind="stable")[: self.max_items])
+            X = X[:, columns]
+        self.columns = columns.astype(np.int64)
+        self._positions = None
+        P = spd_inverse((X.T @ X).toarray(), self.l2)
+        P /= -np.diag(P)  # B = -P / diag(P), in place
+        np.fill_diagonal(P, 0.0)
+        self.B = np.ascontiguousarray(P, dtype=FLOAT)  # potri returns Fortran order
         return self
 
-    def score(self, rows):
-        return np.asarray(_csr(rows) @ self.B)
+    def _full(self) -> bool:
+        return len(self.columns) == self.n_items
 
-    def item_similarity(self):
-        return self.B.T  # row i: how much item i's interactions predict each other item
+    def _position(self) -> np.ndarray:
+        """Item index -> row of B (-1: not fitted), built once."""
+        if getattr(self, "_positions", None) is None:
+            self._positions = np.full(self.n_items, -1, dtype=np.int64)
+            self._positions[self.columns] = np.arange(len(self.columns))
+        return self._positions
+
+    def score(self, rows):
+        rows = _csr(rows)
+        if self._full():
+            return np.asarray(rows @ self.B)
+        # Remap the rows' item indices onto B's (cheaper than slicing CSR columns).
+        mapped = self._position()[rows.indices]
+        keep = mapped >= 0
+        owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+        sub = sparse.csr_matrix(
+            (rows.data[keep], (owner[keep], mapped[keep])), shape=(rows.shape[0], len(self.columns))
+        )
+        out = np.zeros((rows.shape[0], self.n_items), dtype=FLOAT)
+        out[:, self.columns] = np.asarray(sub @ self.B)
+        return out
+
+    def similarity_rows(self, items):
+        """Row i: how much an interaction with item i predicts each other item (B^T)."""
+        items = np.asarray(items, dtype=np.int64)
+        if self._full():
+            return np.asarray(self.B.T[items])
+        position = self._position()
+        out = np.zeros((len(items), self.n_items), dtype=FLOAT)
+        known = position[items] >= 0
+        out[np.ix_(np.flatnonzero(known), self.columns)] = self.B.T[position[items[known]]]
+        return out
 
     def state(self):
-        return {"B": self.B}
+        return {"B": self.B, "columns": self.columns, "n_items": np.array(self.n_items)}
 
     def load_state(self, state):
         self.B = np.asarray(state["B"], dtype=FLOAT)
-        self.n_items = self.B.shape[0]
+        self.n_items = int(state["n_items"]) if "n_items" in state else self.B.shape[0]
+        self.columns = np.asarray(state.get("columns", np.arange(self.n_items)), dtype=np.int64)
+        self._positions = None
 
 
-class ContentTFIDF(Recommender):
+class ContentTFIDF(NeighbourModel):
     """Content-based: TF-IDF over each item's text (title, body, tags, categories, page type),
     cosine between items. Works for items nobody has interacted with yet ("more like this")."""
 
@@ -293,23 +380,12 @@ class ContentTFIDF(Recommender):
                 F = sparse.csr_matrix((self.n_items, 1))
         else:
             F = sparse.csr_matrix((self.n_items, 1))
-        S = (F @ F.T).toarray()
-        np.fill_diagonal(S, 0.0)
+        S = (F @ F.T).tocsr().astype(FLOAT)
+        S.setdiag(0.0)
+        S.eliminate_zeros()
         self.S = top_k_columns(S, self.k)
+        self._St = None
         return self
-
-    def score(self, rows):
-        return np.asarray((_csr(rows) @ self.S.T).todense())
-
-    def item_similarity(self):
-        return self.S
-
-    def state(self):
-        return {"S": self.S}
-
-    def load_state(self, state):
-        self.S = sparse.csr_matrix(state["S"], dtype=FLOAT)
-        self.n_items = self.S.shape[0]
 
 
 class ExternalFactors(Recommender):

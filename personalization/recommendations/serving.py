@@ -8,6 +8,7 @@ another version than the active one is a miss (activation needs no flush).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -18,10 +19,10 @@ import numpy as np
 from django.utils import timezone
 
 from ..conf import get_setting
-from ..consent.services import effective_consent
+from ..consent.services import effective_consent, visitors_collecting_events
 from ..context import VisitorContext
 from ..segments.services import visitor_snapshot
-from ..visitor_cache import cache
+from ..visitor_cache import cache, drain_list, redis_list
 from . import artefacts
 from .algorithms import top_n
 from .catalogue import CatalogueItem, catalogue
@@ -142,6 +143,15 @@ class _Candidate:
     reason_item: str = ""
 
 
+def _start(found: dict, placement: str) -> tuple[int, Recommendations]:
+    """The active version (cached, else read and cached; 0: none yet) and an empty answer."""
+    active = found.get(ACTIVE_KEY)
+    if active is None:
+        active = active_version_id()
+        set_active(active)
+    return active, Recommendations(uuid.uuid4(), active or None, "none", placement[:80])
+
+
 def _cached_or_db(found: dict, key: str, active: int, loader):
     value = found.get(key)
     if value is not None and value[0] == active:
@@ -229,11 +239,7 @@ def recommend(
     if context_item:
         keys.append(item_key(context_item))
     found = cache().get_many(keys)
-    active = found.get(ACTIVE_KEY)
-    if active is None:
-        active = active_version_id()
-        set_active(active)
-    result = Recommendations(uuid.uuid4(), active or None, "none", placement[:80])
+    active, result = _start(found, placement)
     if not active:
         return result
 
@@ -377,6 +383,7 @@ def rerank(
     )
     top = max(s for _, _, s in pool) or 1.0
     pool.sort(key=lambda entry: (-entry[2], entry[0].item))
+    del pool[max(4 * limit, 20) :]  # MMR looks at the best candidates only: bounded work
     chosen: list[tuple[_Candidate, CatalogueItem, float]] = []
     while pool and len(chosen) < limit:
         best_i, best_value = 0, -math.inf
@@ -414,11 +421,7 @@ def similar_items(
     filters = filters or Filters()
     key = item_key(str(item_id))
     found = cache().get_many([ACTIVE_KEY, key])
-    active = found.get(ACTIVE_KEY)
-    if active is None:
-        active = active_version_id()
-        set_active(active)
-    result = Recommendations(uuid.uuid4(), active or None, "none", placement[:80])
+    active, result = _start(found, placement)
     if not active:
         return result
     neighbours, _ = _cached_or_db(found, key, active, lambda: _item_list(str(item_id), active))
@@ -438,8 +441,14 @@ def similar_items(
     return result
 
 
+IMPRESSION_BUFFER = "personalization:recs:impressions:buffer"
+IMPRESSION_FLUSH_LOCK = "personalization:recs:impressions:flushing"
+
+
 def record_impression(visitor: VisitorContext, result: Recommendations) -> bool:
-    """Keep what was shown (one INSERT) when the visitor's consent lets us collect events."""
+    """Keep what was shown, when the visitor's consent lets us collect events: off the request
+    path with Redis (one ``RPUSH``; ``flush_impressions`` writes them in bulk from beat), else
+    one INSERT."""
     if (
         not result.items
         or visitor.visitor_id is None
@@ -447,13 +456,56 @@ def record_impression(visitor: VisitorContext, result: Recommendations) -> bool:
         or visitor.preview
     ):
         return False
-    RecommendationImpression.objects.create(
-        decision_id=result.decision_id,
-        visitor_id=visitor.visitor_id,
-        placement=result.placement,
-        version_id=result.version_id,
-        source=result.source,
-        items=[item.id for item in result.items],
-        created_at=visitor.now,
-    )
+    row = {
+        "decision_id": str(result.decision_id),
+        "visitor_id": str(visitor.visitor_id),
+        "placement": result.placement,
+        "version_id": result.version_id,
+        "source": result.source,
+        "items": [item.id for item in result.items],
+        "created_at": visitor.now.isoformat(),
+    }
+    buffer = redis_list(IMPRESSION_BUFFER)
+    if buffer is None:
+        _insert_impressions([row])
+    else:
+        client, key = buffer
+        client.rpush(key, json.dumps([row], separators=(",", ":")))
     return True
+
+
+def flush_impressions(*, limit: int = 5000) -> int:
+    """Write buffered impressions (one writer at a time; a retry duplicates nothing), dropping
+    visitors who withdrew consent or were erased while theirs waited. Returns rows written."""
+
+    def write(rows: list[dict]) -> int:
+        allowed = {str(v) for v in visitors_collecting_events({r["visitor_id"] for r in rows})}
+        return _insert_impressions(
+            [r for r in rows if r["visitor_id"] in allowed], check_versions=True
+        )
+
+    return drain_list(IMPRESSION_BUFFER, IMPRESSION_FLUSH_LOCK, write, limit=limit)
+
+
+def _insert_impressions(rows: list[dict], *, check_versions: bool = False) -> int:
+    known = None
+    if check_versions:  # a version may have been deleted while its impressions waited
+        ids = {r["version_id"] for r in rows if r["version_id"]}
+        known = set(RecommenderVersion.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    RecommendationImpression.objects.bulk_create(
+        [
+            RecommendationImpression(
+                decision_id=r["decision_id"],
+                visitor_id=r["visitor_id"],
+                placement=r["placement"],
+                version_id=r["version_id"] if known is None or r["version_id"] in known else None,
+                source=r["source"],
+                items=r["items"],
+                created_at=datetime.fromisoformat(r["created_at"]),
+            )
+            for r in rows
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    return len(rows)

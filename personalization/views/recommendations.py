@@ -103,3 +103,9 @@ class RecommendationsViewSet(ViewSet):
 
     def get_urlpatterns(self):
         return [path("", RecommenderVersionsView.as_view(), name="index")]
+
+    def get_menu_item(self, order=None):
+        """Only people who may read the page see it in the menu."""
+        item = super().get_menu_item(order)
+        item.is_shown = lambda request: request.user.has_perm(VIEW_PERM)
+        return item

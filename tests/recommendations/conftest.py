@@ -24,6 +24,12 @@ TOPICS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _generous_time_budget(settings):
+    """On-the-fly scoring must not depend on how busy the test machine is (one test sets 0)."""
+    settings.PERSONALIZATION_RECOMMENDATIONS_TIME_BUDGET_MS = 60_000
+
+
 @pytest.fixture
 def site(db):
     forget_catalogue()
@@ -86,3 +92,18 @@ def train_now(*extra: str) -> None:
 
 def token(visitor_id) -> str:
     return sign_visitor_id(visitor_id)
+
+
+def written_impressions():
+    """Impressions are buffered in Redis when Redis is the cache: run the beat task first."""
+    from personalization.recommendations.models import RecommendationImpression
+    from personalization.tasks import flush_recommendation_impressions
+
+    flush_recommendation_impressions()
+    return RecommendationImpression.objects.all()
+
+
+def buffered() -> bool:
+    from personalization.visitor_cache import redis_list
+
+    return redis_list("probe") is not None

@@ -6,14 +6,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
-from django.test import Client
 
 from personalization.events.models import Event
 from personalization.recommendations.models import RecommendationImpression, RecommenderVersion
 from personalization.recommendations.reports import ctr_report
 
+from ..segments.test_admin import staff_client
 from .conftest import NOW, train_now
 
 URL = "/admin/personalization/recommendations/"
@@ -21,13 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def staff(username, *groups):
-    user = get_user_model().objects.create_user(username=username, password="x")
-    user.user_permissions.add(Permission.objects.get(codename="access_admin"))
-    for name in groups:
-        user.groups.add(Group.objects.get_or_create(name=name)[0])
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff_client(username, *groups)
 
 
 def test_editors_see_versions_with_metrics_and_can_activate_and_roll_back(history):

@@ -101,9 +101,26 @@ def test_artefacts_round_trip_without_pickle(X, name):
 
 def test_reasons_name_the_visitors_item_that_contributed_most():
     X = sparse.csr_matrix(
-        np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1], [1, 0, 0, 0]],
-                 dtype=np.float32)
+        np.array(
+            [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1], [1, 0, 0, 0]], dtype=np.float32
+        )
     )
     model = ItemKNN(k=3).fit(X)
     # A visitor of items 0 and 2: item 1 is recommended because of 0, item 3 because of 2.
     assert model.explain([0, 2], [1.0, 1.0], [1, 3]) == [0, 2]
+
+
+def test_ease_on_the_most_popular_items_is_ease_on_that_submatrix(X):
+    """max_items=k equals a full EASE fitted on the k most popular columns, embedded."""
+    popularity = (X.toarray() > 0).sum(axis=0)
+    columns = np.sort(np.argsort(-popularity, kind="stable")[:5])
+    small = EASE(l2=5.0, max_items=5).fit(X)
+    reference = EASE(l2=5.0).fit(X[:, columns])
+    scores = small.score(X[:4])
+    assert np.allclose(scores[:, columns], reference.score(X[:4][:, columns]), atol=1e-5)
+    others = np.setdiff1d(np.arange(X.shape[1]), columns)
+    assert not scores[:, others].any()
+    loaded = artefacts.loads(artefacts.dumps(small, [str(i) for i in range(X.shape[1])]))
+    assert np.allclose(loaded.model.score(X[:4]), scores)
+    assert loaded.model.similar(int(columns[0]), 3) == small.similar(int(columns[0]), 3)
+    assert small.similar(int(others[0]), 3) == []  # outside the fitted items: no neighbours

@@ -18,6 +18,8 @@ from .authentication import ApiKeyAuthentication, is_api_client
 from .identity import resolve_visitor, visitor_token
 from .views import PersonalizationAPIView, _context_for
 
+QUERY_PARAMETERS = frozenset(s.RecommendationsQuerySerializer().fields)
+
 
 class RecommendationsView(PersonalizationAPIView):
     """Items for the calling visitor, with a reason each and a decision id for click attribution.
@@ -55,7 +57,7 @@ class RecommendationsView(PersonalizationAPIView):
         raw = {k: query.get(k) for k in query if k != "page_type"}
         if "page_type" in query:
             raw["page_type"] = query.getlist("page_type")
-        unknown = sorted(set(raw) - set(s.RecommendationsQuerySerializer().fields))
+        unknown = sorted(set(raw) - QUERY_PARAMETERS)
         if unknown:
             raise ValidationError({name: ["Unknown parameter."] for name in unknown})
         serializer = s.RecommendationsQuerySerializer(data=raw)
