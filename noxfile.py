@@ -1,0 +1,47 @@
+"""The test matrix: the whole suite against each supported Wagtail, with the same Django.
+
+    nox                        # every session (sessions are listed by ``nox --list``)
+    nox -s "tests(wagtail='7.4.4')"
+
+Each session installs ``requirements.txt`` with only the Wagtail pin replaced, checks that the
+migrations are the same on that release (``makemigrations --check``), and runs pytest. The
+database and cache come from the environment as for ``make test``: with ``DATABASE_URL`` and
+``REDIS_URL`` set a session uses PostgreSQL and Redis, without them SQLite and local memory.
+``.ci/run`` runs the newest release on PostgreSQL + Redis and the others on SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nox
+
+# Keep in step with pyproject.toml (dependency range and classifiers) and the README; a test
+# (tests/test_packaging.py) compares the three.
+WAGTAIL_VERSIONS = ["7.0.10", "7.4.4", "8.0.1"]
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+
+
+def _requirements_for(session: nox.Session, wagtail: str) -> str:
+    """requirements.txt with the Wagtail pin replaced (everything else stays as pinned)."""
+    text = (ROOT / "requirements.txt").read_text()
+    text, n = re.subn(r"(?m)^wagtail==\S+$", f"wagtail=={wagtail}", text)
+    if n != 1:
+        session.error("requirements.txt must pin wagtail exactly once")
+    path = Path(session.create_tmp()) / f"requirements-wagtail-{wagtail}.txt"
+    path.write_text(text)
+    return str(path)
+
+
+@nox.session
+@nox.parametrize("wagtail", WAGTAIL_VERSIONS)
+def tests(session: nox.Session, wagtail: str) -> None:
+    session.install("-r", _requirements_for(session, wagtail))
+    session.run("python", "-c", "import wagtail; print('Wagtail', wagtail.__version__)")
+    session.run("python", "manage.py", "makemigrations", "--check", "--dry-run")
+    session.run("python", "-m", "pytest", *session.posargs)
