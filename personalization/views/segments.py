@@ -237,6 +237,7 @@ class SegmentViewSet(ModelViewSet):
         # Wagtail 7.x asks the viewset; 8.x asks its registry, where wagtail_hooks put the same
         # policy first (so 8.x sees no policy "registered via the viewset" and warns about none).
         return segment_permission_policy
+
     name = "personalization_segments"
     url_prefix = "personalization/segments"
     icon = "group"
