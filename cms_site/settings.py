@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from personalization.celery import beat_schedule, task_routes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -126,31 +128,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
-CELERY_TASK_ROUTES = {"personalization.fold_profile": {"queue": "events"}}
+CELERY_TASK_ROUTES = task_routes()  # every task of the app to its queue (events, segments)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {
-    "personalization-recompute-windowed-segments": {
-        "task": "personalization.recompute_time_dependent_segments",
-        "schedule": float(os.environ.get("SEGMENT_RECOMPUTE_SECONDS", 300)),
-    },
-    "personalization-record-segment-sizes": {
-        "task": "personalization.record_segment_sizes",
-        "schedule": 86400.0,
-    },
-    "personalization-fold-stragglers": {
-        "task": "personalization.fold_stragglers",
-        "schedule": 300.0,
-    },
-    "personalization-flush-impressions": {
-        "task": "personalization.flush_impressions",
-        "schedule": 10.0,
-    },
-    "personalization-purge-expired-data": {
-        "task": "personalization.purge_expired_data",
-        "schedule": 3600.0,
-    },
-}
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    recompute_seconds=float(os.environ.get("SEGMENT_RECOMPUTE_SECONDS", 300))
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -65,7 +65,7 @@ def celery_worker_process(transactional_db, tmp_path):
             "cms_site",
             "worker",
             "-Q",
-            "events,default",
+            "default,events,segments",
             "-P",
             "solo",
             "--without-gossip",

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.cache.backends.redis import RedisCache
 
+from ..background import broker_configured
 from ..consent.services import visitors_collecting_events
 from ..context import VisitorContext
 from ..visitor_cache import cache
@@ -94,7 +95,8 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
 
     With Redis as the cache, the whole call's impressions are one ``RPUSH`` (no database
     transaction on the hot path); ``flush_impressions`` (a beat task) writes them in bulk.
-    Without Redis (a laptop, SQLite) they are one INSERT, in the request.
+    Without Redis (a laptop, SQLite), or without a Celery broker (so no beat to flush them),
+    they are one INSERT, in the request.
     """
     if (
         not decisions
@@ -114,7 +116,7 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
         }
         for d in decisions
     ]
-    buffer = impression_buffer()
+    buffer = impression_buffer() if broker_configured() else None
     if buffer is None:
         _insert(rows)  # consent was just checked on the snapshot
     else:
@@ -139,7 +141,7 @@ def flush_impressions(*, limit: int = 5000) -> int:
     so a retry after a crash duplicates nothing), then trimmed. Visitors who withdrew consent
     or were erased while their impressions waited are dropped.
     """
-    buffer = impression_buffer()
+    buffer = impression_buffer() if broker_configured() else None
     if buffer is None:
         return 0
     client, key = buffer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -39,6 +40,9 @@ class PersonalizationAPIView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [VisitorRateThrottle, ClientRateThrottle]
     parser_classes = [BoundedJSONParser, BoundedPlainTextJSONParser]
+    # drf-spectacular's, whatever the host's DEFAULT_SCHEMA_CLASS says (DRF's own would make
+    # the schema endpoint fail with "Incompatible AutoSchema").
+    schema = AutoSchema()
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
