@@ -34,6 +34,20 @@ DEFAULTS: dict[str, Any] = {
     "MAX_EVENT_AGE_DAYS": 30,
     "MAX_CLOCK_SKEW_SECONDS": 300,
     "MAX_PROPERTIES_BYTES": 8192,
+    # Event types a browser may send for itself. Every other type (purchase, signup, your own
+    # hook-registered ones unless listed here) carries trust: it is accepted only from a server,
+    # with an API key or through ``track_event``, or with a server's signature (``sign_event``).
+    "BROWSER_EVENT_TYPES": [
+        "page_view",
+        "content_view",
+        "click",
+        "search",
+        "add_to_cart",
+        "form_submit",
+        "custom",
+    ],
+    # Key for event signatures; empty means SECRET_KEY (salted).
+    "EVENT_SIGNING_KEY": "",
     "THROTTLE_RATES": {"visitor": "600/min", "client": "12000/min", "anonymous": "300/min"},
     # Server-side capture of Wagtail page views (no JavaScript needed).
     "TRACK_PAGE_VIEWS": True,

@@ -105,13 +105,16 @@ class EventsView(PersonalizationAPIView):
     )
     def post(self, request):
         data = self.validated(s.EventBatchSerializer)
-        events, errors = validate_events(data["events"])
         context = _context_for(request, data.get("context", {}))
         visitor_id = resolve_visitor(request, data.get("visitor_id"))
         if visitor_id is None:
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
             visitor_id = collecting_visitor_id(request._request, context)
+        # Browsers send only browser-safe types, or others signed by a server for this visitor.
+        events, errors = validate_events(
+            data["events"], trusted=is_api_client(request), visitor_id=visitor_id
+        )
         if visitor_id is None:
             result = {"ignored": len(events), "ignored_reason": "no_consent"}
             body = {"accepted": 0, "duplicates": 0, "rejected": len(errors), **result}
