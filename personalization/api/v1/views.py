@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
@@ -30,6 +29,7 @@ from .authentication import ApiKeyAuthentication, is_api_client
 from .identity import mint_visitor, resolve_visitor, visitor_token
 from .parsers import BoundedJSONParser, BoundedPlainTextJSONParser
 from .permissions import IsVisitorOrAllowed
+from .schema import AutoSchema, extend_schema
 from .throttling import ClientRateThrottle, VisitorRateThrottle
 
 
