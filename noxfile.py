@@ -12,6 +12,7 @@ database and cache come from the environment as for ``make test``: with ``DATABA
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -25,6 +26,10 @@ PYTHONS = ["3.12", "3.13"]
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
+# Interpreters come from this machine (pyenv's versions included), never from a download.
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+for _bin in sorted(Path.home().glob(".pyenv/versions/3.*/bin")):
+    os.environ["PATH"] = f"{os.environ['PATH']}{os.pathsep}{_bin}"
 
 ROOT = Path(__file__).parent
 
