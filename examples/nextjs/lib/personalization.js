@@ -29,9 +29,13 @@ export function tokenCookieOptions() {
   return { httpOnly: true, sameSite: "lax", secure, path: "/", maxAge: 60 * 60 * 24 * 395 };
 }
 
-/** Whether an API answer says the visitor token itself is not accepted (stale or forged). */
+/**
+ * Whether an API answer says the visitor token itself is not accepted (stale or forged): a 400
+ * naming `visitor_id` or the `X-Visitor-Id` header it came in.
+ */
 export function tokenRejected(status, body) {
-  return status === 400 && body != null && typeof body === "object" && "visitor_id" in body;
+  if (status !== 400 || body == null || typeof body !== "object") return false;
+  return Object.keys(body).some((key) => key.toLowerCase().replace(/-/g, "_").endsWith("visitor_id"));
 }
 
 /**
