@@ -7,11 +7,7 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
 from personalization.events.models import Event
-
-from ..conftest import DESKTOP
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -22,19 +18,6 @@ def _readme_snippet() -> str:
     return snippet.replace(
         "{% static 'personalization/tracker.js' %}", "/static/personalization/tracker.js"
     )
-
-
-@pytest.fixture
-def desktop_page(chromium_browser, live_server):
-    """Headless Chromium says "HeadlessChrome", which the bot filter drops: look like a desktop."""
-    context = chromium_browser.new_context(base_url=live_server.url, user_agent=DESKTOP)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
-    yield page
-    context.close()
 
 
 def test_the_readme_snippet_queues_calls_until_the_tracker_loads(desktop_page, site_home):
