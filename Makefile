@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 VISITORS ?= 2000
 
-.PHONY: demo test lint format schema bench bench-decide bench-render worker clean
+.PHONY: demo test matrix lint format schema bench bench-decide bench-render worker clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 	@if command -v node >/dev/null 2>&1; then node --test tests/js/; else echo "node not found: tracker.js tests skipped"; fi
 	$(PY) -m pytest
+
+# The suite against every supported Wagtail and Python (noxfile.py; docs/install.md).
+matrix: $(VENV)/.installed
+	$(VENV)/bin/nox
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -52,7 +56,7 @@ bench-render: $(VENV)/.installed
 	$(PY) benchmarks/render.py
 
 worker: $(VENV)/.installed
-	DEBUG=1 $(VENV)/bin/celery -A cms_site worker -Q events,default --beat --loglevel=info
+	DEBUG=1 $(VENV)/bin/celery -A cms_site worker -Q default,events,segments,training --beat --loglevel=info
 
 clean:
-	rm -rf $(VENV) db.sqlite3 static_collected
+	rm -rf $(VENV) .nox dist build db.sqlite3 static_collected

@@ -180,7 +180,7 @@ class Services:
                 "cms_site",
                 "worker",
                 "-Q",
-                "events,default",
+                "default,events,segments,training",
                 "-c",
                 str(a.celery_concurrency),
                 "--loglevel=warning",

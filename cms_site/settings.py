@@ -17,6 +17,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from personalization.celery import beat_schedule, task_routes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -143,51 +145,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
-CELERY_TASK_ROUTES = {"personalization.fold_profile": {"queue": "events"}}
+CELERY_TASK_ROUTES = task_routes()  # every task of the app to its queue (events, segments)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {
-    "personalization-recompute-windowed-segments": {
-        "task": "personalization.recompute_time_dependent_segments",
-        "schedule": float(os.environ.get("SEGMENT_RECOMPUTE_SECONDS", 300)),
-    },
-    "personalization-record-segment-sizes": {
-        "task": "personalization.record_segment_sizes",
-        "schedule": 86400.0,
-    },
-    "personalization-fold-stragglers": {
-        "task": "personalization.fold_stragglers",
-        "schedule": 300.0,
-    },
-    "personalization-flush-impressions": {
-        "task": "personalization.flush_impressions",
-        "schedule": 10.0,
-    },
-    "personalization-flush-recommendation-impressions": {
-        "task": "personalization.flush_recommendation_impressions",
-        "schedule": 10.0,
-    },
-    "personalization-train-recommenders": {
-        "task": "personalization.train_recommenders",
-        "schedule": float(os.environ.get("RECOMMENDER_TRAIN_SECONDS", 86400)),
-    },
-    "personalization-retrain-recommenders-if-needed": {
-        "task": "personalization.retrain_recommenders_if_needed",
-        "schedule": 600.0,
-    },
-    "personalization-flush-exposures": {
-        "task": "personalization.flush_exposures",
-        "schedule": 10.0,
-    },
-    "personalization-update-bandits": {
-        "task": "personalization.update_bandits",
-        "schedule": float(os.environ.get("BANDIT_UPDATE_SECONDS", 300)),
-    },
-    "personalization-purge-expired-data": {
-        "task": "personalization.purge_expired_data",
-        "schedule": 3600.0,
-    },
-}
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    recompute_seconds=float(os.environ.get("SEGMENT_RECOMPUTE_SECONDS", 300)),
+    bandit_seconds=float(os.environ.get("BANDIT_UPDATE_SECONDS", 300)),
+    recommender_train_seconds=float(os.environ.get("RECOMMENDER_TRAIN_SECONDS", 86400)),
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

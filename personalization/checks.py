@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 from .conf import get_setting
 
@@ -78,6 +78,8 @@ def check_installation(app_configs, **kwargs):
         )
     problems.extend(_segment_key_middleware(middleware))
     problems.extend(_signing_keys())
+    problems.extend(_rules_app())
+    problems.extend(_broker())
     return problems
 
 
@@ -107,7 +109,7 @@ def _signing_keys() -> list:
                 f"SECRET_KEY cannot sign visitor tokens: {why}.",
                 hint="Set SECRET_KEY to a long random string (python -c 'import secrets; "
                 "print(secrets.token_urlsafe(50))') and keep it out of the repository.",
-                id="personalization.E008",
+                id="personalization.E011",
             )
         )
     webhook_secret = get_setting("WEBHOOK_SECRET")
@@ -117,10 +119,70 @@ def _signing_keys() -> list:
                 "PERSONALIZATION_WEBHOOK_SECRET is the SECRET_KEY.",
                 hint="Receivers of segment webhooks hold the webhook secret: give them one of "
                 "its own, never the key that signs visitor tokens.",
-                id="personalization.E009",
+                id="personalization.E012",
             )
         )
     return problems
+
+
+def _rules_app() -> list:
+    """Without the ``rules`` app nothing loads ``personalization/rules.py``'s permissions, and
+    every editor who is not a superuser is turned away from every personalization page."""
+    from django.apps import apps
+
+    if apps.is_installed("rules"):
+        return []
+    return [
+        Error(
+            "django-rules is not in INSTALLED_APPS: the personalization roles (editors, analysts, "
+            "privacy officers) would have no permissions.",
+            hint="Add 'rules.apps.AutodiscoverRulesConfig' to INSTALLED_APPS.",
+            id="personalization.E008",
+        )
+    ]
+
+
+def _broker() -> list:
+    from .background import broker_configured
+
+    if get_setting("FOLD_MODE") != "task" or broker_configured():
+        return []
+    return [
+        Error(
+            "PERSONALIZATION_FOLD_MODE is 'task' but no Celery broker is configured, so events "
+            "would never be folded into profiles.",
+            hint="Set up a Celery app with a broker (CELERY_BROKER_URL, see the README's "
+            "'Background work'), or use FOLD_MODE 'auto' to work in the request without one.",
+            id="personalization.E009",
+        )
+    ]
+
+
+@register(Tags.caches, deploy=False)
+def check_cache_reachable(app_configs, **kwargs):
+    """In development, a configured cache that does not answer (Redis not running) is an error
+    at ``check`` rather than a ``ConnectionError`` on the first consent."""
+    if not settings.DEBUG:
+        return []
+    from django.core.cache import caches
+
+    alias = get_setting("SNAPSHOT_CACHE_ALIAS")
+    if alias not in settings.CACHES:
+        return []  # E003 says so
+    try:
+        caches[alias].get("personalization:check")
+    except Exception as exc:
+        backend = settings.CACHES[alias].get("BACKEND", "")
+        return [
+            Error(
+                f"Cache '{alias}' ({backend}) does not answer: {exc.__class__.__name__}: {exc}",
+                hint="Start it (e.g. redis-server), or use a cache without a server: "
+                "'django.core.cache.backends.locmem.LocMemCache' for one process in development, "
+                "'django.core.cache.backends.db.DatabaseCache' (after createcachetable) otherwise.",
+                id="personalization.E010",
+            )
+        ]
+    return []
 
 
 def _segment_key_middleware(middleware: list[str]) -> list:

@@ -40,6 +40,20 @@ DEFAULTS: dict[str, Any] = {
     # Reverse proxies of the site's own in front of it (load balancer, CDN): 0 means clients
     # connect directly and X-Forwarded-For is ignored, so it cannot be used to dodge rate limits.
     "NUM_PROXIES": 0,
+    # Event types a browser may send for itself. Every other type (purchase, signup, your own
+    # hook-registered ones unless listed here) carries trust: it is accepted only from a server,
+    # with an API key or through ``track_event``, or with a server's signature (``sign_event``).
+    "BROWSER_EVENT_TYPES": [
+        "page_view",
+        "content_view",
+        "click",
+        "search",
+        "add_to_cart",
+        "form_submit",
+        "custom",
+    ],
+    # Key for event signatures; empty means SECRET_KEY (salted).
+    "EVENT_SIGNING_KEY": "",
     "THROTTLE_RATES": {"visitor": "600/min", "client": "12000/min", "anonymous": "300/min"},
     # Server-side capture of Wagtail page views (no JavaScript needed).
     "TRACK_PAGE_VIEWS": True,

@@ -11,10 +11,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from celery import current_app
 from django.db import transaction
 
-from .conf import get_setting
+from .background import EVENTS_QUEUE, enqueue, run_inline
 from .consent.services import may_collect_events
 from .context import CONTENT_VERSION_KEY
 from .events.services import store_events
@@ -25,24 +24,15 @@ from .types import EventIn, IngestResult, RequestContext
 from .visitor_cache import cache, version_tokens
 
 FOLD_TASK = "personalization.fold_profile"
-FOLD_QUEUE = "events"
-
-
-def fold_inline() -> bool:
-    """Fold in the request (laptop, tests) or hand off to a worker (production)."""
-    mode = get_setting("FOLD_MODE")
-    if mode == "auto":
-        return bool(current_app.conf.task_always_eager)
-    return mode == "inline"
 
 
 def schedule_fold(visitor_id: uuid.UUID) -> None:
-    if fold_inline():
+    """Fold in the request (laptop, tests, no broker) or hand off to a worker (production)."""
+    if run_inline():
         fold_visitor(visitor_id)
         return
-    # By name: the task module wraps this layer, so this layer must not import it.
-    transaction.on_commit(
-        lambda: current_app.send_task(FOLD_TASK, args=[str(visitor_id)], queue=FOLD_QUEUE)
+    enqueue(
+        FOLD_TASK, [str(visitor_id)], queue=EVENTS_QUEUE, inline=lambda: fold_visitor(visitor_id)
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.template.loader import render_to_string
 from wagtail.admin.userbar import BaseItem
 
 from .conf import get_setting
@@ -49,8 +50,8 @@ class PreviewAsSegmentItem(BaseItem):
     template_name = "personalization/userbar/preview_as_segment.html"
 
     def get_context_data(self, parent_context):
-        context = super().get_context_data(parent_context)
-        request = context["request"]
+        request = parent_context.get("request")
+        context = {"self": self, "request": request}
         param = get_setting("PREVIEW_PARAM")
         current = visitor_context(request)
         links = [
@@ -70,4 +71,9 @@ class PreviewAsSegmentItem(BaseItem):
         user = getattr(request, "user", None)
         if user is None or not user.has_perm(get_setting("PREVIEW_PERMISSION")):
             return ""
-        return super().render_html(parent_context)
+        return render_to_string(self.template_name, self.get_context_data(parent_context))
+
+    if not hasattr(BaseItem, "render_html"):  # Wagtail 7.0: items are asked ``render(request)``
+
+        def render(self, request):
+            return self.render_html({"request": request})

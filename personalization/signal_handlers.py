@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from wagtail.signals import page_published, page_unpublished
 
+from .background import SEGMENTS_QUEUE, enqueue
 from .conf import get_setting
 from .context import bump_content_version
 from .experiments.models import Arm, Experiment, Exposure, Goal
@@ -19,6 +19,7 @@ from .recommendations.serving import forget_visitor_lists
 from .registry import register_assigner
 from .segments.models import Segment
 from .segments.services import bump_definitions, forget_memberships, update_visitor_memberships
+from .segments.webhooks import deliver_webhook
 from .signals import (
     consent_changed,
     profile_changed,
@@ -27,10 +28,11 @@ from .signals import (
     segment_left,
     visitor_erased,
 )
-from .tasks import segment_webhook
 from .variants.models import Impression, PersonalizedContent
 from .variants.services import flush_impressions
 from .visitors import forget_visitor, remember_visitor
+
+WEBHOOK_TASK = "personalization.segment_webhook"
 
 
 @receiver(user_logged_in, dispatch_uid="personalization.link_user_on_login")
@@ -64,7 +66,12 @@ def send_segment_webhook(sender, segment, visitor_ids, signal, **kwargs):
         return
     event = "entered" if signal is segment_entered else "left"
     ids = [str(v) for v in visitor_ids]
-    transaction.on_commit(lambda: segment_webhook.delay(segment.pk, event, ids))
+    enqueue(
+        WEBHOOK_TASK,
+        [segment.pk, event, ids],
+        queue=SEGMENTS_QUEUE,
+        inline=lambda: deliver_webhook(segment.pk, event, ids),
+    )
 
 
 @receiver(user_logged_out, dispatch_uid="personalization.forget_on_logout")

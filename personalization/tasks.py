@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .celery import TASK_QUEUES
 from .experiments.bandits import update_bandits as update_bandits_service
 from .experiments.services import flush_exposures as flush_exposures_service
 from .privacy.services import purge_expired_data as purge_expired_data_service
@@ -22,6 +23,7 @@ from .variants.services import flush_impressions as flush_impressions_service
 
 @shared_task(
     name="personalization.fold_profile",
+    queue=TASK_QUEUES["personalization.fold_profile"],
     acks_late=True,
     autoretry_for=(Exception,),
     retry_backoff=True,
@@ -33,25 +35,38 @@ def fold_profile(visitor_id: str) -> int:
     return fold_visitor(visitor_id)
 
 
-@shared_task(name="personalization.fold_stragglers", acks_late=True)
+@shared_task(
+    name="personalization.fold_stragglers",
+    queue=TASK_QUEUES["personalization.fold_stragglers"],
+    acks_late=True,
+)
 def fold_straggling_events() -> int:
     """Safety net for lost fold tasks: events are never left uncounted."""
     return fold_stragglers()
 
 
-@shared_task(name="personalization.recompute_time_dependent_segments", acks_late=True)
+@shared_task(
+    name="personalization.recompute_time_dependent_segments",
+    queue=TASK_QUEUES["personalization.recompute_time_dependent_segments"],
+    acks_late=True,
+)
 def recompute_time_dependent_segments() -> dict:
     """Windows slide: visitors leave 'in the last 24 h' segments without doing anything."""
     return {slug: result["size"] for slug, result in recompute_time_dependent().items()}
 
 
-@shared_task(name="personalization.recompute_segment", acks_late=True)
+@shared_task(
+    name="personalization.recompute_segment",
+    queue=TASK_QUEUES["personalization.recompute_segment"],
+    acks_late=True,
+)
 def recompute_segment_task(segment_id: int) -> dict | None:
     return recompute_segment_by_id(segment_id)
 
 
 @shared_task(
     name="personalization.segment_webhook",
+    queue=TASK_QUEUES["personalization.segment_webhook"],
     acks_late=True,
     autoretry_for=(WebhookFailed,),
     retry_backoff=True,
@@ -61,49 +76,82 @@ def segment_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
     return deliver_webhook(segment_id, event, visitor_ids)
 
 
-@shared_task(name="personalization.record_segment_sizes", acks_late=True)
+@shared_task(
+    name="personalization.record_segment_sizes",
+    queue=TASK_QUEUES["personalization.record_segment_sizes"],
+    acks_late=True,
+)
 def record_segment_sizes_task() -> int:
     """Daily: one size point per segment for the charts, even on quiet days."""
     return record_segment_sizes()
 
 
-@shared_task(name="personalization.purge_expired_data", acks_late=True)
+@shared_task(
+    name="personalization.purge_expired_data",
+    queue=TASK_QUEUES["personalization.purge_expired_data"],
+    acks_late=True,
+)
 def purge_expired_data() -> dict[str, int]:
     return purge_expired_data_service()
 
 
-@shared_task(name="personalization.flush_impressions", acks_late=True)
+@shared_task(
+    name="personalization.flush_impressions",
+    queue=TASK_QUEUES["personalization.flush_impressions"],
+    acks_late=True,
+)
 def flush_impressions() -> int:
     """Write the impressions the decide API buffered; safe to run often and concurrently."""
     return flush_impressions_service()
 
 
-@shared_task(name="personalization.train_recommenders", acks_late=True, time_limit=3600)
+@shared_task(
+    name="personalization.train_recommenders",
+    queue=TASK_QUEUES["personalization.train_recommenders"],
+    acks_late=True,
+    time_limit=3600,
+)
 def train_recommenders(algorithm: str | None = None) -> int:
     """Beat (daily by default): train, evaluate and activate a new version; returns its id."""
     return train_recommender(algorithm).pk
 
 
-@shared_task(name="personalization.retrain_recommenders_if_needed", acks_late=True)
+@shared_task(
+    name="personalization.retrain_recommenders_if_needed",
+    queue=TASK_QUEUES["personalization.retrain_recommenders_if_needed"],
+    acks_late=True,
+)
 def retrain_recommenders_if_needed() -> int | None:
     """Beat (often): retrain once PERSONALIZATION_RETRAIN_AFTER_EVENTS new events arrived."""
     version = train_if_enough_new_events()
     return version.pk if version else None
 
 
-@shared_task(name="personalization.flush_exposures", acks_late=True)
+@shared_task(
+    name="personalization.flush_exposures",
+    queue=TASK_QUEUES["personalization.flush_exposures"],
+    acks_late=True,
+)
 def flush_exposures() -> int:
     """Write the experiment exposures that page renders and decide calls buffered."""
     return flush_exposures_service()
 
 
-@shared_task(name="personalization.update_bandits", acks_late=True)
+@shared_task(
+    name="personalization.update_bandits",
+    queue=TASK_QUEUES["personalization.update_bandits"],
+    acks_late=True,
+)
 def update_bandits() -> dict[str, int]:
     """Recompute every running bandit's weights from logged exposures and rewards."""
     return update_bandits_service()
 
 
-@shared_task(name="personalization.flush_recommendation_impressions", acks_late=True)
+@shared_task(
+    name="personalization.flush_recommendation_impressions",
+    queue=TASK_QUEUES["personalization.flush_recommendation_impressions"],
+    acks_late=True,
+)
 def flush_recommendation_impressions() -> int:
     """Write the recommendation impressions buffered in Redis; safe to run often."""
     return flush_recommendation_impressions_service()

@@ -4,23 +4,23 @@ from django.templatetags.static import static
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from wagtail import hooks
-from wagtail.admin.menu import MenuItem
+from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 from wagtail.admin.viewsets.base import ViewSetGroup
-from wagtail.permissions import register_permission_policy
 
 from .capture import track_page_view
+from .compat import register_permission_policy
 from .experiments.models import Experiment
 from .preview import PreviewAsSegmentItem
 from .segments.models import Segment
-from .views.experiments import ExperimentPermissionPolicy, ExperimentViewSet
+from .views.experiments import ExperimentViewSet, experiment_permission_policy
 from .views.privacy import EXPORT_PERM, PrivacyRequestView
 from .views.recommendations import RecommendationsViewSet
-from .views.segments import SegmentPermissionPolicy, SegmentViewSet
+from .views.segments import SegmentViewSet, segment_permission_policy
 from .views.variants import PersonalizedContentViewSet
 
 # Before any viewset asks for it, so Wagtail never makes its fallback (Django auth) policy.
-register_permission_policy(Segment, SegmentPermissionPolicy(Segment))
-register_permission_policy(Experiment, ExperimentPermissionPolicy(Experiment))
+register_permission_policy(Segment, segment_permission_policy)
+register_permission_policy(Experiment, experiment_permission_policy)
 
 PERSONALIZATION_MENU_HOOK = "register_personalization_menu_item"
 
@@ -65,6 +65,16 @@ class PersonalizationMenu(ViewSetGroup):
     menu_order = 250
     items = (SegmentViewSet, PersonalizedContentViewSet, ExperimentViewSet, RecommendationsViewSet)
     submenu_hook = PERSONALIZATION_MENU_HOOK
+
+    def get_menu_item(self, order=None):
+        # Built here rather than by Wagtail: 7.x's groups ignore ``submenu_hook``.
+        return SubmenuMenuItem(
+            label=self.menu_label,
+            menu=Menu(register_hook_name=self.submenu_hook, items=self.get_submenu_items()),
+            name=self.menu_name,
+            icon_name=self.menu_icon,
+            order=order if order is not None else self.menu_order,
+        )
 
 
 @hooks.register("register_admin_viewset")

@@ -3,6 +3,7 @@ REDIS_URL so the same tests run against PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import uuid
@@ -43,6 +44,9 @@ def _clean_cache_and_eager():
     cache.clear()
 
 
+_SIGNED_IDS = itertools.count(1)
+
+
 class Visitor:
     """A browser-like visitor: an API client that keeps cookies, with helpers for our API."""
 
@@ -66,6 +70,19 @@ class Visitor:
         return self.client.post(
             EVENTS_URL, json.dumps(body), content_type="application/json", **headers
         )
+
+    def send_signed(self, *events: dict, **extra):
+        """Send events as a browser relaying them with a server's signature (``sign_event``):
+        the way a trusted type (purchase, signup) may come from the browser."""
+        from personalization.events.validation import sign_event
+
+        signed = [
+            sign_event(self.id, e if "id" in e else {"id": f"signed-{next(_SIGNED_IDS)}", **e})
+            if isinstance(e, dict)
+            else e
+            for e in events
+        ]
+        return self.send(*signed, **extra)
 
     def profile(self) -> dict:
         response = self.client.get(PROFILE_URL, HTTP_X_VISITOR_ID=self.token)

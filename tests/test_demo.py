@@ -220,7 +220,9 @@ def test_product_pages_show_the_pricing_call_to_action_for_the_segment(seeded):
     product = ProductPage.objects.get(slug="team-plan")
     v = Visitor()
     v.consent(analytics=True, personalization=True)
-    v.send({"type": "purchase", "id": "order-1", "properties": {"value": 1490, "currency": "EUR"}})
+    v.send_signed(
+        {"type": "purchase", "id": "order-1", "properties": {"value": 1490, "currency": "EUR"}}
+    )
     html = v.client.get(product.url).content.decode()
     assert shows(html, variant(PRICING, "Customers")["content"])
     assert shows(html, variant(BANNER, "Customers")["content"])

@@ -43,7 +43,7 @@ def test_login_merges_the_anonymous_profile_into_the_users(alice):
 
     phone = Visitor()
     phone.consent(analytics=True, personalization=True)
-    phone.send(
+    phone.send_signed(
         {"type": "page_view", "id": "p1", "properties": {"tags": ["ai"]}},
         {"type": "purchase", "id": "p2", "properties": {"value": 30}},
     )
@@ -66,7 +66,7 @@ def test_merging_twice_counts_nothing_twice(alice):
     a, b = Visitor(), Visitor()
     for v in (a, b):
         v.consent(analytics=True, personalization=True)
-        v.send({"type": "click", "id": "same-key"}, {"type": "signup"})
+        v.send_signed({"type": "click", "id": "same-key"}, {"type": "signup"})
     merge_visitors(a.id, b.id)
     merge_visitors(a.id, b.id)
     snap = get_snapshot(b.id)
@@ -105,7 +105,7 @@ def test_a_logged_in_user_who_consents_gets_a_profile_of_their_own(alice):
     laptop = Visitor()
     login(laptop, alice)
     laptop.consent(analytics=True, personalization=True)
-    laptop.send({"type": "signup", "id": "s1"})
+    laptop.send_signed({"type": "signup", "id": "s1"})
     profile = VisitorProfile.objects.get(user=alice)
     assert profile.visitor_id == laptop.id and profile.event_count == 1
     phone = Visitor()  # the same user on another device sees the same profile after login

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 def rich_visitor() -> Visitor:
     v = Visitor(user_agent=IPHONE)
     v.consent(analytics=True, personalization=True, marketing=True)
-    v.send(
+    v.send_signed(
         {"type": "page_view", "properties": {"tags": ["ai"], "page_id": 1}},
         {"type": "purchase", "properties": {"value": 10}},
     )

@@ -73,15 +73,15 @@ def test_system_checks_catch_a_broken_installation(settings):
 
 def test_known_or_weak_signing_keys_are_errors_outside_debug(settings):
     published = "dev-only-insecure-key-change-me-in-production-0123456789"
-    assert "personalization.E008" in _check_ids(DEBUG=False, SECRET_KEY=published)
-    assert "personalization.E008" in _check_ids(
+    assert "personalization.E011" in _check_ids(DEBUG=False, SECRET_KEY=published)
+    assert "personalization.E011" in _check_ids(
         DEBUG=False, SECRET_KEY="django-insecure-" + "x" * 50
     )
-    assert "personalization.E008" in _check_ids(DEBUG=False, SECRET_KEY="short-but-random-9f")
-    assert "personalization.E008" in _check_ids(DEBUG=False, SECRET_KEY="ab" * 40)
+    assert "personalization.E011" in _check_ids(DEBUG=False, SECRET_KEY="short-but-random-9f")
+    assert "personalization.E011" in _check_ids(DEBUG=False, SECRET_KEY="ab" * 40)
     good = "Jx4q-Vd0sL9mZr2Tb7wYe1KcNh5uPa8GfQ3oXi6jWv_MkRtS0pDzLyHn"
-    assert "personalization.E008" not in _check_ids(DEBUG=False, SECRET_KEY=good)
-    assert "personalization.E009" in _check_ids(
+    assert "personalization.E011" not in _check_ids(DEBUG=False, SECRET_KEY=good)
+    assert "personalization.E012" in _check_ids(
         SECRET_KEY=good, PERSONALIZATION_WEBHOOK_SECRET=good
     )
 

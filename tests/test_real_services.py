@@ -65,7 +65,7 @@ def celery_worker_process(transactional_db, tmp_path):
             "cms_site",
             "worker",
             "-Q",
-            "events,default",
+            "default,events,segments,training",
             "-P",
             "solo",
             "--without-gossip",
@@ -105,7 +105,7 @@ def celery_worker_process(transactional_db, tmp_path):
 def test_events_are_folded_by_a_real_worker(celery_worker_process):
     v = Visitor()
     v.consent(analytics=True, personalization=True)
-    response = v.send(
+    response = v.send_signed(
         {"type": "page_view", "id": "w1", "properties": {"tags": ["ai"]}},
         {"type": "purchase", "id": "w2", "properties": {"value": 12}},
     )
@@ -203,3 +203,43 @@ def _now():
     from django.utils import timezone
 
     return timezone.now()
+
+
+@needs_worker
+@pytest.mark.worker
+def test_recompute_now_goes_to_the_segments_queue_and_a_worker_does_it(celery_worker_process):
+    """The worker command the README gives (-Q ...,events,segments) consumes admin recomputes."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from personalization.segments.models import Segment
+    from personalization.segments.services import save_segment
+
+    v = Visitor()
+    v.consent(analytics=True, personalization=True)
+    v.send({"type": "page_view", "id": "r1"})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and v.profile()["event_count"] < 1:
+        time.sleep(0.05)
+    segment = save_segment(
+        Segment(
+            name="Viewers",
+            slug="viewers",
+            status="enabled",
+            rules={"type": "event_count", "params": {"event": "page_view", "op": ">=", "value": 1}},
+        )
+    )
+    Segment.objects.filter(pk=segment.pk).update(member_count=0, last_recomputed_at=None)
+    admin = get_user_model().objects.create_superuser("root", "r@example.com", "x")
+    client = Client()
+    client.force_login(admin)
+    response = client.post(f"/admin/personalization/segments/recompute/{segment.pk}/")
+    assert response.status_code == 302
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        segment.refresh_from_db()
+        if segment.last_recomputed_at is not None:
+            break
+        time.sleep(0.1)
+    assert segment.last_recomputed_at is not None, "no worker recomputed the segment in 30 s"
+    assert segment.member_count == 1

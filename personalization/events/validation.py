@@ -5,6 +5,7 @@ Each item is judged on its own, so one bad event never sinks the batch.
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import uuid
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 
 from ..conf import get_setting
@@ -132,12 +134,68 @@ def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def validate_event(raw: Any, *, now: datetime | None = None) -> EventIn:
-    """One raw event to ``EventIn``, or ``EventError`` naming the bad field."""
+def browser_safe(event_type: str) -> bool:
+    """Whether a browser may send this type for itself (``PERSONALIZATION_BROWSER_EVENT_TYPES``)."""
+    return event_type in get_setting("BROWSER_EVENT_TYPES")
+
+
+def event_signature(visitor_id: uuid.UUID, event: dict[str, Any]) -> str:
+    """HMAC over the visitor, type, id and properties of an event (sorted-key JSON)."""
+    message = json.dumps(
+        [str(visitor_id), event.get("type"), event.get("id"), event.get("properties") or {}],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    secret = get_setting("EVENT_SIGNING_KEY") or None
+    return salted_hmac(
+        "personalization.event", message, secret=secret, algorithm="sha256"
+    ).hexdigest()
+
+
+def sign_event(visitor_id: uuid.UUID, event: dict[str, Any]) -> dict[str, Any]:
+    """The event with a ``signature`` a browser may relay: for trusted types (a purchase your
+    server confirmed) sent by the browser, e.g. through ``tracker.js``. It needs an ``id``, so a
+    replayed copy is a duplicate, and it is valid for this visitor only."""
+    if not event.get("id"):
+        raise ValueError("A signed event needs an 'id'.")
+    return {**event, "signature": event_signature(visitor_id, event)}
+
+
+def _check_trust(raw: dict[str, Any], event_type: str, visitor_id: uuid.UUID | None) -> None:
+    signature = raw.get("signature")
+    if signature is None:
+        raise EventError(
+            "type",
+            f"'{event_type}' events are accepted only from a server (an API key, or a server "
+            "signature); see PERSONALIZATION_BROWSER_EVENT_TYPES.",
+        )
+    if raw.get("id") is None:
+        raise EventError("id", "Required for a signed event.")
+    if (
+        not isinstance(signature, str)
+        or visitor_id is None
+        or not hmac.compare_digest(signature.encode(), event_signature(visitor_id, raw).encode())
+    ):
+        raise EventError("signature", "Does not match this event and visitor.")
+
+
+def validate_event(
+    raw: Any,
+    *,
+    now: datetime | None = None,
+    trusted: bool = True,
+    visitor_id: uuid.UUID | None = None,
+) -> EventIn:
+    """One raw event to ``EventIn``, or ``EventError`` naming the bad field.
+
+    ``trusted=False`` (a browser calling for itself) accepts only browser-safe types, or others
+    carrying a valid ``signature`` for ``visitor_id``. Server code (``track_event``, imports,
+    API-key clients) is trusted.
+    """
     now = now or timezone.now()
     if not isinstance(raw, dict):
         raise EventError("", "Each event must be an object.")
-    unknown = set(raw) - {"type", "id", "timestamp", "properties"}
+    unknown = set(raw) - {"type", "id", "timestamp", "properties", "signature"}
     if unknown:
         raise EventError(sorted(unknown)[0], "Unknown field.")
     event_type = raw.get("type")
@@ -145,6 +203,8 @@ def validate_event(raw: Any, *, now: datetime | None = None) -> EventIn:
         raise EventError("type", "Required, a string.")
     if event_type not in event_types():
         raise EventError("type", f"Unknown event type '{event_type[:64]}'.")
+    if not trusted and not browser_safe(event_type):
+        _check_trust(raw, event_type, visitor_id)
     client_id = raw.get("id")
     if client_id is not None and (
         not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id)
@@ -159,7 +219,11 @@ def validate_event(raw: Any, *, now: datetime | None = None) -> EventIn:
 
 
 def validate_events(
-    raw_events: list[Any], *, now: datetime | None = None
+    raw_events: list[Any],
+    *,
+    now: datetime | None = None,
+    trusted: bool = True,
+    visitor_id: uuid.UUID | None = None,
 ) -> tuple[list[EventIn], list[dict[str, Any]]]:
     """Validate a batch item by item: (good events, errors with index, field and message)."""
     now = now or timezone.now()
@@ -167,7 +231,7 @@ def validate_events(
     errors: list[dict[str, Any]] = []
     for index, raw in enumerate(raw_events):
         try:
-            valid.append(validate_event(raw, now=now))
+            valid.append(validate_event(raw, now=now, trusted=trusted, visitor_id=visitor_id))
         except EventError as exc:
             field = f"events[{index}].{exc.field}" if exc.field else f"events[{index}]"
             errors.append({"index": index, "field": field, "message": exc.message})

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ..background import broker_configured
 from ..consent.services import visitors_collecting_events
 from ..context import VisitorContext, bump_content_version
 from ..events.services import idempotency_key
@@ -230,12 +231,13 @@ def exposure_rows(
 
 
 def exposure_buffer_key() -> str | None:
-    """The Redis list exposures wait in (None without Redis); no client is made for it."""
-    return redis_list_key(BUFFER_KEY)
+    """The Redis list exposures wait in (None without Redis, or without a broker to run the
+    beat task that drains it); no client is made for it."""
+    return redis_list_key(BUFFER_KEY) if broker_configured() else None
 
 
 def exposure_buffer():
-    return redis_list(BUFFER_KEY)
+    return redis_list(BUFFER_KEY) if broker_configured() else None
 
 
 def flush_exposures(*, limit: int = 5000) -> int:

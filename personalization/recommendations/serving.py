@@ -18,6 +18,7 @@ from datetime import datetime
 import numpy as np
 from django.utils import timezone
 
+from ..background import broker_configured
 from ..conf import get_setting
 from ..consent.services import effective_consent, visitors_collecting_events
 from ..context import VisitorContext
@@ -465,7 +466,8 @@ def record_impression(visitor: VisitorContext, result: Recommendations) -> bool:
         "items": [item.id for item in result.items],
         "created_at": visitor.now.isoformat(),
     }
-    buffer = redis_list(IMPRESSION_BUFFER)
+    # Buffered only where a broker runs the beat task that drains the buffer.
+    buffer = redis_list(IMPRESSION_BUFFER) if broker_configured() else None
     if buffer is None:
         _insert_impressions([row])
     else:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..background import broker_configured
 from ..consent.services import visitors_collecting_events
 from ..context import VisitorContext
 from ..visitor_cache import drain_list, redis_list
@@ -92,7 +93,8 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
 
     With Redis as the cache, the whole call's impressions are one ``RPUSH`` (no database
     transaction on the hot path); ``flush_impressions`` (a beat task) writes them in bulk.
-    Without Redis (a laptop, SQLite) they are one INSERT, in the request.
+    Without Redis (a laptop, SQLite), or without a Celery broker (so no beat to flush them),
+    they are one INSERT, in the request.
     """
     rows = impression_rows(context, decisions)
     if not rows:
@@ -129,8 +131,9 @@ def impression_rows(context: VisitorContext, decisions: Sequence[Decision]) -> l
 
 
 def impression_buffer():
-    """(Redis client, list key) when the cache is Django's Redis backend, else None."""
-    return redis_list(BUFFER_KEY)
+    """(Redis client, list key) when the cache is Django's Redis backend and a broker runs the
+    beat task that drains it, else None (then rows are written in the request)."""
+    return redis_list(BUFFER_KEY) if broker_configured() else None
 
 
 def flush_impressions(*, limit: int = 5000) -> int:

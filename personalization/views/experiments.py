@@ -49,6 +49,9 @@ class ExperimentPermissionPolicy(BasePermissionPolicy):
         return get_user_model().objects.filter(is_superuser=True, is_active=True)
 
 
+experiment_permission_policy = ExperimentPermissionPolicy(Experiment)
+
+
 # -- forms ----------------------------------------------------------------------------------
 
 
@@ -373,6 +376,12 @@ class LifecycleView(View):
 
 class ExperimentViewSet(ModelViewSet):
     model = Experiment
+
+    @property
+    def permission_policy(self):
+        # Wagtail 7.x asks the viewset; 8.x asks its registry (wagtail_hooks registers the same).
+        return experiment_permission_policy
+
     name = "personalization_experiments"
     url_prefix = "personalization/experiments"
     icon = "resubmit"

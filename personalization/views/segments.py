@@ -9,11 +9,9 @@ from __future__ import annotations
 import csv
 import json
 
-from celery import current_app
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -21,11 +19,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
-from wagtail.admin.ui.tables import Column, DateColumn, NumberColumn
+from wagtail.admin.ui.tables import Column, DateColumn
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets.button import Button
 from wagtail.permission_policies.base import BasePermissionPolicy
 
+from ..background import SEGMENTS_QUEUE, enqueue, run_inline
+from ..compat import NumberColumn
 from ..conf import get_setting
 from ..forms import SegmentForm
 from ..segments.base import PROFILE, REQUEST, ConditionError
@@ -67,6 +67,9 @@ class SegmentPermissionPolicy(BasePermissionPolicy):
             .objects.filter(Q(is_superuser=True) | Q(groups__name__in=groups), is_active=True)
             .distinct()
         )
+
+
+segment_permission_policy = SegmentPermissionPolicy(Segment)
 
 
 # -- insights ---------------------------------------------------------------------------------
@@ -152,19 +155,14 @@ class SegmentInspectView(InsightsMixin, ModelViewSet.inspect_view_class):
 
 
 def _queue_recompute(segment_id: int) -> None:
-    """Run the recompute task after the commit: in the request when Celery is eager (dev,
-    tests), else on a worker. Sent by name: the views do not import the task module."""
-    if current_app.conf.task_always_eager:
-
-        def run() -> None:
-            recompute_segment_by_id(segment_id)
-
-    else:
-
-        def run() -> None:
-            current_app.send_task(RECOMPUTE_TASK, args=[segment_id])
-
-    transaction.on_commit(run)
+    """Recompute after the commit: in the request without workers (dev, tests, no broker),
+    else on a worker. Sent by name: the views do not import the task module."""
+    enqueue(
+        RECOMPUTE_TASK,
+        [segment_id],
+        queue=SEGMENTS_QUEUE,
+        inline=lambda: recompute_segment_by_id(segment_id),
+    )
 
 
 class RecomputeView(View):
@@ -174,7 +172,7 @@ class RecomputeView(View):
         if not request.user.has_perm("personalization.change_segment"):
             raise PermissionDenied
         segment = get_object_or_404(Segment, pk=pk)
-        eager = current_app.conf.task_always_eager
+        eager = run_inline()
         _queue_recompute(segment.pk)
         if eager:
             messages.success(request, f"Segment '{segment}' recomputed.")
@@ -227,6 +225,13 @@ class ExportMembersView(View):
 
 class SegmentViewSet(ModelViewSet):
     model = Segment
+
+    @property
+    def permission_policy(self):
+        # Wagtail 7.x asks the viewset; 8.x asks its registry, where wagtail_hooks put the same
+        # policy first (so 8.x sees no policy "registered via the viewset" and warns about none).
+        return segment_permission_policy
+
     name = "personalization_segments"
     url_prefix = "personalization/segments"
     icon = "group"

@@ -51,15 +51,31 @@ def chromium_browser(_playwright):
     browser.close()
 
 
-@pytest.fixture
-def page(chromium_browser, live_server):
-    """A fresh browser context (no cookies, no storage) per test; `page.base_url` is the server."""
-    context = chromium_browser.new_context(base_url=live_server.url)
+def _fresh_page(browser, live_server, **options):
+    context = browser.new_context(base_url=live_server.url, **options)
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.js_errors = errors
+    return context, page
+
+
+@pytest.fixture
+def page(chromium_browser, live_server):
+    """A fresh browser context (no cookies, no storage) per test; `page.base_url` is the server."""
+    context, page = _fresh_page(chromium_browser, live_server)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def desktop_page(chromium_browser, live_server):
+    """Like ``page``, but a desktop browser's user agent: headless Chromium says
+    "HeadlessChrome", and the bot filter stores nothing for it."""
+    from ..conftest import DESKTOP
+
+    context, page = _fresh_page(chromium_browser, live_server, user_agent=DESKTOP)
     yield page
     context.close()
 
@@ -74,6 +90,12 @@ def site_home(transactional_db, live_server):
     from cms_site.demo.models import HomePage
 
     root = Page.get_first_root_node()
+    if root is None:  # an earlier live-server test flushed the tables the migrations filled
+        from django.conf import settings
+        from wagtail.models import Locale
+
+        Locale.objects.get_or_create(language_code=settings.LANGUAGE_CODE.split("-")[0])
+        root = Page.add_root(instance=Page(title="Root", slug="root"))
     home = root.add_child(instance=HomePage(title="Home", slug="browser-home"))
     url = urlsplit(live_server.url)
     Site.objects.all().delete()

@@ -10,7 +10,7 @@ const SOURCE = readFileSync(
 );
 
 /** Run tracker.js in a fresh sandbox with a minimal fake browser; returns the pieces to poke. */
-function load({ dataset = {}, navigator = {}, crypto, fetchResponse } = {}) {
+function load({ dataset = {}, navigator = {}, crypto, fetchResponse, before } = {}) {
   const listeners = { document: {}, window: {} };
   const on = (bucket) => (type, fn) => (listeners[bucket][type] ||= []).push(fn);
   const fire = (bucket, type, event = {}) => (listeners[bucket][type] || []).forEach((fn) => fn(event));
@@ -59,6 +59,7 @@ function load({ dataset = {}, navigator = {}, crypto, fetchResponse } = {}) {
     clearTimeout: (id) => { if (timers[id - 1]) timers[id - 1].cleared = true; },
   };
   vm.createContext(sandbox);
+  if (before) vm.runInContext(before, sandbox, { filename: "page.html" });
   vm.runInContext(SOURCE, sandbox, { filename: "tracker.js" });
   const runTimers = () => timers.filter((t) => !t.cleared && !t.ran).forEach((t) => { t.ran = true; t.fn(); });
   return { pz: window.personalization, window, document, fire, timers, runTimers, beacons, fetches, listeners };
@@ -248,4 +249,21 @@ test("a failed request is re-queued and retried with the same ids", async () => 
   t.runTimers();
   assert.equal(t.fetches.length, 2);
   assert.equal(t.fetches[1].body.events[0].id, t.fetches[0].body.events[0].id);
+});
+
+test("calls queued by the README's stub before the script loaded are replayed in order", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const stub = /<script>(window\.personalization=window\.personalization\|\|[^<]*)<\/script>/.exec(readme)[1];
+  const t = load({
+    before: `${stub}
+      window.personalization.setVisitorToken("tok:sig");  // (in a browser window is the global)
+      window.personalization.track("search", {query: "pricing"});
+      window.personalization.track("click", {category: "cta"});`,
+  });
+  assert.equal(t.pz.version, 1, "the stub is replaced by the tracker");
+  t.pz.flush();
+  assert.equal(t.fetches.length, 1);
+  assert.deepEqual(t.fetches[0].body.events.map((e) => e.type), ["search", "click"]);
+  assert.deepEqual(t.fetches[0].body.events[0].properties, { query: "pricing" });
+  assert.equal(t.fetches[0].init.headers["X-Visitor-Id"], "tok:sig");
 });

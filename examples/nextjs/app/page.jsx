@@ -1,6 +1,7 @@
 import { cookies, headers } from "next/headers";
 import Link from "next/link";
 import { Blocks } from "../components/blocks";
+import { StartAgain } from "../components/client";
 import { TIMEZONE_COOKIE, TOKEN_COOKIE, decide, pageUrl, visitorContext } from "../lib/personalization";
 
 const PLACEMENT = process.env.PERSONALIZATION_PLACEMENT ?? "welcome-banner";
@@ -29,6 +30,7 @@ export default async function Home({ searchParams }) {
         <Link href="/articles/announcing-usage-based-pricing">An article from the pages API</Link>
       </p>
       <p>Your segments: {decision?.segments.join(", ") || "none"}</p>
+      {decision?.tokenRejected && <StartAgain />}
     </main>
   );
 }

@@ -1,4 +1,5 @@
 // StreamField blocks as the decide API and the pages API return them: {type, value, id}.
+import { resolveLink } from "../lib/personalization";
 import { TrackedLink } from "./client";
 
 export function Blocks({ blocks, decisionId, placement }) {
@@ -16,7 +17,7 @@ export function Blocks({ blocks, decisionId, placement }) {
         return (
           <p key={key}>
             <TrackedLink
-              href={block.value.link}
+              href={resolveLink(block.value.link)}
               className={`btn ${block.value.style}`}
               decisionId={decisionId}
               placement={placement}

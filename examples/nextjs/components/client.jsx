@@ -3,6 +3,10 @@
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
 
+function newId() {
+  return crypto.randomUUID();
+}
+
 function send(events) {
   // Same-origin route handler, which adds the visitor token and the API key.
   const body = JSON.stringify({ events });
@@ -17,7 +21,7 @@ export function TrackedLink({ href, decisionId, placement, children, ...props })
     const properties = { link: href };
     if (decisionId) properties.decision_id = decisionId;
     if (placement) properties.placement = placement;
-    send([{ type: "click", properties }]);
+    send([{ type: "click", id: newId(), properties }]);
   }
   return (
     <a href={href} onClick={onClick} {...props}>
@@ -26,11 +30,24 @@ export function TrackedLink({ href, decisionId, placement, children, ...props })
   );
 }
 
-/** Records a page view once the page is shown (not when Next.js merely prefetches it). */
-export function TrackPageView({ properties }) {
+/**
+ * Records a page view once the page is shown (not when Next.js merely prefetches it).
+ * `eventId` comes from the server render, one per page view: React's strict mode (npm run dev)
+ * runs this effect twice, and the repeated id makes Wagtail count it once.
+ */
+export function TrackPageView({ eventId, properties }) {
   useEffect(() => {
-    send([{ type: "page_view", properties }]);
-  }, [properties?.page_id]); // eslint-disable-line react-hooks/exhaustive-deps
+    send([{ type: "page_view", id: eventId, properties }]);
+  }, [eventId]); // eslint-disable-line react-hooks/exhaustive-deps
+  return null;
+}
+
+/** Rendered when Wagtail refused the visitor's token: forget it and ask for consent again. */
+export function StartAgain() {
+  const router = useRouter();
+  useEffect(() => {
+    fetch("/api/consent", { method: "DELETE" }).then(() => router.refresh());
+  }, [router]);
   return null;
 }
 

@@ -4,10 +4,50 @@
 const WAGTAIL_URL = (process.env.WAGTAIL_URL ?? "http://127.0.0.1:8000").replace(/\/$/, "");
 const API = `${WAGTAIL_URL}/api/personalization/v1`;
 
+// Where browsers reach Wagtail's own pages (links in content that this example has no route for).
+const WAGTAIL_PUBLIC_URL = (process.env.WAGTAIL_PUBLIC_URL ?? WAGTAIL_URL).replace(/\/$/, "");
+
 // The visitor's signed token (from the consent endpoint) and their time zone, kept in cookies
 // on the frontend's own domain.
 export const TOKEN_COOKIE = "pz_token";
 export const TIMEZONE_COOKIE = "pz_tz";
+
+// What the browser may report through /api/events. The route forwards with the API key, which
+// Wagtail trusts with every type, so trusted ones (purchase, signup) must never come from here:
+// send those from server code that knows they happened (an order confirmation, a sign-up form).
+export const BROWSER_EVENT_TYPES = new Set(["page_view", "content_view", "click", "search"]);
+
+/**
+ * Options of the token cookie. `Secure` in production, so the cookie never travels over plain
+ * HTTP; set COOKIE_SECURE=false to try `next start` over http://<a network address> (the browser
+ * would otherwise drop the cookie, and with it the consent, on every click).
+ */
+export function tokenCookieOptions() {
+  const secure = process.env.COOKIE_SECURE
+    ? process.env.COOKIE_SECURE === "true"
+    : process.env.NODE_ENV === "production";
+  return { httpOnly: true, sameSite: "lax", secure, path: "/", maxAge: 60 * 60 * 24 * 395 };
+}
+
+/**
+ * Whether an API answer says the visitor token itself is not accepted (stale or forged): a 400
+ * naming `visitor_id` or the `X-Visitor-Id` header it came in.
+ */
+export function tokenRejected(status, body) {
+  if (status !== 400 || body == null || typeof body !== "object") return false;
+  return Object.keys(body).some((key) => key.toLowerCase().replace(/-/g, "_").endsWith("visitor_id"));
+}
+
+/**
+ * Where a link in editors' content goes here: an article to this app's article route, anything
+ * else (products, listings) to the page on the Wagtail site, so no link leads to a 404.
+ */
+export function resolveLink(link) {
+  const article = /^\/articles\/([\w-]+)\/?$/.exec(link ?? "");
+  if (article) return `/articles/${article[1]}`;
+  if (typeof link === "string" && link.startsWith("/")) return `${WAGTAIL_PUBLIC_URL}${link}`;
+  return link;
+}
 
 // Headers that request conditions read (device, language, referrer, country, privacy signals):
 // the pages API sees only what we pass on. Country and region headers are the ones the plugin
@@ -80,6 +120,8 @@ export function visitorContext(h, { url = "", referrer = "", timezone = "" } = {
 /**
  * Which variant of each placement (a Personalized content slug) this visitor sees.
  * Returns null when the API cannot be reached, so the page renders without personalization.
+ * `tokenRejected: true` in the answer means the visitor's token was refused (stale, forged):
+ * the page then renders <StartAgain />, which drops the cookie so they start as someone new.
  */
 export async function decide(placements, { token, context }) {
   try {
@@ -90,9 +132,13 @@ export async function decide(placements, { token, context }) {
       cache: "no-store",
     });
     if (res.status === 400 && token) {
-      // A token the server no longer accepts (e.g. after a SECRET_KEY change): decide as for
-      // someone new rather than not at all.
-      return decide(placements, { token: null, context });
+      const body = await res.json().catch(() => null);
+      if (tokenRejected(res.status, body)) {
+        // Decide as for someone new rather than not at all, and say so.
+        const fresh = await decide(placements, { token: null, context });
+        return fresh && { ...fresh, tokenRejected: true };
+      }
+      throw new Error(`400 ${JSON.stringify(body)}`);
     }
     if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
     return await res.json();
@@ -112,7 +158,7 @@ export async function recordConsent({ token, purposes }) {
     body: JSON.stringify({ visitor_id: token ?? crypto.randomUUID(), purposes }),
     cache: "no-store",
   });
-  if (res.status === 400 && token) return recordConsent({ token: null, purposes });
+  if (res.status === 400 && token) return recordConsent({ token: null, purposes }); // stale token
   if (!res.ok) throw new Error(`consent: ${res.status} ${await res.text()}`);
   return res.json();
 }
@@ -125,7 +171,7 @@ export async function sendEvents({ token, events, context }) {
     body: JSON.stringify({ events, context }),
     cache: "no-store",
   });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: await res.json().catch(() => ({})) };
 }
 
 /**

@@ -33,7 +33,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         for name, expected in get_setting("API_KEYS").items():
             if expected and hmac.compare_digest(secret.encode(), str(expected).encode()):
                 return AnonymousUser(), ApiClient(name)
-        raise exceptions.AuthenticationFailed("Unknown API key.")
+        if not get_setting("API_KEYS"):
+            raise exceptions.AuthenticationFailed(
+                "Unknown API key: this site has none. Keys are set on the Django side in "
+                'PERSONALIZATION_API_KEYS = {"<client name>": "<secret>"}.'
+            )
+        raise exceptions.AuthenticationFailed(
+            "Unknown API key. The secret must equal a value of the site's "
+            "PERSONALIZATION_API_KEYS setting."
+        )
 
     def authenticate_header(self, request):
         return self.keyword

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -18,6 +18,7 @@ from ...visitors import user_facts
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
 from .identity import resolve_visitor, usable_snapshot, visitor_token
+from .schema import extend_schema
 from .segment_views import _timezone
 from .views import PersonalizationAPIView, _context_for
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from ...experiments.models import Experiment
 from ...experiments.results import experiment_results
 from .authentication import ApiKeyAuthentication, is_api_client
+from .schema import extend_schema
 from .views import PersonalizationAPIView
 
 

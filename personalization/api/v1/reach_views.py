@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from ...variants.reach import estimate_reach
 from . import serializers as s
+from .schema import extend_schema
 from .views import PersonalizationAPIView
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import dataclasses
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ...context import build_visitor_context
+from ...context import build_visitor_context, versions_and_snapshot
 from ...recommendations.serving import Filters, recommend
 from ...visitors import user_facts
 from . import recommendation_serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
-from .identity import resolve_visitor, visitor_token
+from .identity import resolve_visitor, usable_snapshot, visitor_token
+from .schema import extend_schema
 from .views import PersonalizationAPIView, _context_for
 
 QUERY_PARAMETERS = frozenset(s.RecommendationsQuerySerializer().fields)
@@ -49,11 +50,7 @@ class RecommendationsView(PersonalizationAPIView):
         summary="Recommendations for the calling visitor",
     )
     def get(self, request):
-        query = request.query_params
-        if "visitor_id" in query:
-            raise ValidationError(
-                {"visitor_id": ["Not accepted in the URL: send the X-Visitor-Id header."]}
-            )
+        query = request.query_params  # a visitor_id here is refused by initial() (logged URLs)
         raw = {k: query.get(k) for k in query if k != "page_type"}
         if "page_type" in query:
             raw["page_type"] = query.getlist("page_type")
@@ -64,13 +61,18 @@ class RecommendationsView(PersonalizationAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         visitor_id = resolve_visitor(request)
+        # Versions and snapshot in one round trip; the snapshot also says whose profile the
+        # token reaches (an account's needs its session: refused, or a stale cookie dropped).
+        version_pair, snapshot = versions_and_snapshot(visitor_id)
+        visitor_id, _ = usable_snapshot(request, visitor_id, snapshot=snapshot)
         authenticated, groups = (
             (False, frozenset()) if is_api_client(request) else user_facts(request._request)
         )
         visitor = build_visitor_context(
             visitor_id,
             _context_for(request, {}),
-            version_pair=getattr(request._request, "_pz_versions", None),
+            version_pair=version_pair,
+            snapshot=snapshot if visitor_id is not None else None,
             is_authenticated=authenticated,
             user_groups=groups,
         )

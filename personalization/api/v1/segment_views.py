@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
@@ -18,6 +18,7 @@ from ...visitors import request_context, user_facts
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
 from .permissions import IsVisitorOrAllowed
+from .schema import extend_schema
 from .views import PersonalizationAPIView
 
 CONTEXT_PARAMS = ["user_agent", "url", "referrer", "language", "country", "region", "timezone"]

@@ -11,10 +11,18 @@ from ...consent.purposes import PURPOSES
 class EventSerializer(serializers.Serializer):
     """Documents one event; each item is validated on its own by ``validate_events``."""
 
-    type = serializers.CharField(help_text="page_view, content_view, click, search, ...")
+    type = serializers.CharField(
+        help_text="page_view, content_view, click, search, ... Browsers may send only the "
+        "types in PERSONALIZATION_BROWSER_EVENT_TYPES; others (purchase, signup) need an API "
+        "key or a server signature."
+    )
     id = serializers.CharField(required=False, help_text="Idempotency key, 1-64 characters.")
     timestamp = serializers.DateTimeField(required=False, help_text="Defaults to now.")
     properties = serializers.DictField(required=False)
+    signature = serializers.CharField(
+        required=False,
+        help_text="A server's signature (sign_event) letting a browser relay a trusted type.",
+    )
 
 
 class ClientContextSerializer(serializers.Serializer):

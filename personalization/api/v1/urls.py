@@ -1,5 +1,4 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from . import (
     decide_views,
@@ -9,6 +8,7 @@ from . import (
     segment_views,
     views,
 )
+from .schema import DocsView, SchemaView
 
 urlpatterns = [
     path("events", views.EventsView.as_view(), name="events"),
@@ -38,8 +38,8 @@ urlpatterns = [
     ),
     path(
         "schema",
-        SpectacularAPIView.as_view(urlconf="personalization.api.schema_urls"),
+        SchemaView.as_view(urlconf="personalization.api.schema_urls"),
         name="schema",
     ),
-    path("docs", SpectacularRedocView.as_view(url_name="personalization_api:schema"), name="docs"),
+    path("docs", DocsView.as_view(url_name="personalization_api:schema"), name="docs"),
 ]

@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
@@ -29,6 +29,7 @@ from .authentication import ApiKeyAuthentication, is_api_client
 from .identity import mint_visitor, resolve_visitor, usable_snapshot, visitor_token
 from .parsers import BoundedJSONParser
 from .permissions import IsVisitorOrAllowed, check_origin
+from .schema import AutoSchema, extend_schema
 from .throttling import ClientRateThrottle, VisitorRateThrottle
 
 
@@ -39,6 +40,9 @@ class PersonalizationAPIView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [VisitorRateThrottle, ClientRateThrottle]
     parser_classes = [BoundedJSONParser]  # anything else is a 415, never parsed
+    # drf-spectacular's, whatever the host's DEFAULT_SCHEMA_CLASS says (DRF's own would make
+    # the schema endpoint fail with "Incompatible AutoSchema").
+    schema = AutoSchema()
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -112,7 +116,6 @@ class EventsView(PersonalizationAPIView):
     )
     def post(self, request):
         data = self.validated(s.EventBatchSerializer)
-        events, errors = validate_events(data["events"])
         context = _context_for(request, data.get("context", {}))
         visitor_id, snapshot = usable_snapshot(
             request, resolve_visitor(request, data.get("visitor_id"))
@@ -121,6 +124,10 @@ class EventsView(PersonalizationAPIView):
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
             visitor_id = collecting_visitor_id(request._request, context)
+        # Browsers send only browser-safe types, or others signed by a server for this visitor.
+        events, errors = validate_events(
+            data["events"], trusted=is_api_client(request), visitor_id=visitor_id
+        )
         if visitor_id is None:
             result = {"ignored": len(events), "ignored_reason": "no_consent"}
             body = {"accepted": 0, "duplicates": 0, "rejected": len(errors), **result}

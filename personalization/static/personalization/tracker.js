@@ -8,6 +8,12 @@
  *           data-page-views="true"></script>                  (headless SPAs only, see below)
  *
  *   personalization.track("search", {query: "shoes"});
+ *
+ * Calls made before this (deferred) script has run are kept by a one-line stub placed above it,
+ * and replayed here in order:
+ *
+ *   <script>window.personalization=window.personalization||{q:[],track:function(){this.q.push(["track",arguments])},setVisitorToken:function(){this.q.push(["setVisitorToken",arguments])}};</script>
+ *
  *   personalization.setVisitorToken(token);   // headless: identify the visitor
  *   personalization.flush();                  // send now
  *   <button data-pz-event="click" data-pz-props='{"category": "cta"}'>Buy</button>
@@ -147,10 +153,18 @@
     }
   }
 
-  window.personalization = {
+  const stub = window.personalization;
+  const api = {
     version: 1,
     track: track,
     setVisitorToken: (value) => { token = value || null; },
     flush: () => flush(false),
   };
+  window.personalization = api;
+  // Replay what the page asked of the stub before this script ran (same order).
+  const pending = stub && Array.isArray(stub.q) ? stub.q : [];
+  pending.forEach((call) => {
+    const method = call && api[call[0]];
+    if (typeof method === "function" && call[0] !== "flush") method.apply(api, Array.from(call[1] || []));
+  });
 })(window, document);

@@ -1,7 +1,7 @@
 import { cookies, headers } from "next/headers";
 import { notFound } from "next/navigation";
 import { Blocks } from "../../../components/blocks";
-import { TrackPageView } from "../../../components/client";
+import { StartAgain, TrackPageView } from "../../../components/client";
 import {
   TIMEZONE_COOKIE,
   TOKEN_COOKIE,
@@ -43,7 +43,9 @@ export default async function Article({ params, searchParams }) {
         {page.intro && <p>{page.intro}</p>}
         <Blocks blocks={page.body ?? []} />
       </article>
+      {decision?.tokenRejected && <StartAgain />}
       <TrackPageView
+        eventId={crypto.randomUUID()}
         properties={{ page_id: page.id, page_type: page.meta.type, tags: page.tags ?? [], category: page.category ?? "" }}
       />
     </main>
