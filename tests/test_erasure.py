@@ -7,7 +7,6 @@ anything still named after them.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -21,7 +20,7 @@ from django.db.models import Q
 from personalization.segments.models import Segment
 from personalization.segments.services import save_segment
 
-from .conftest import EVENTS_URL, Visitor
+from .conftest import Visitor
 from .test_real_services import celery_worker_process, needs_worker  # noqa: F401
 
 EVERYONE_WHO_VIEWS = {
