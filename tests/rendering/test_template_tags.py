@@ -114,6 +114,6 @@ def test_consent_settings_link_reopens_the_choices():
         'data-pz-consent-open="pz-consent">Privacy choices</a>'
     )
     custom = Template(
-        '{% load personalization_tags %}{% consent_settings_link "Cookies & <you>" "my-cmp" %}'
-    ).render(Context())
+        '{% load personalization_tags %}{% consent_settings_link label "my-cmp" %}'
+    ).render(Context({"label": "Cookies & <you>"}))  # a variable is escaped
     assert 'href="#my-cmp"' in custom and ">Cookies &amp; &lt;you&gt;</a>" in custom
