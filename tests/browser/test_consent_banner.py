@@ -73,3 +73,54 @@ def test_privacy_choices_link_works_without_javascript(chromium_browser, live_se
         banner.wait_for(state="visible")
     finally:
         context.close()
+
+
+def test_the_trackers_beacon_is_accepted_as_json(chromium_browser, live_server, site_home):
+    """tracker.js flushes with sendBeacon when the page is left; the API parses only JSON (a
+    cross-site page could send text/plain), so the beacon must be application/json."""
+    from personalization.events.models import Event
+
+    from ..conftest import DESKTOP  # HeadlessChrome's own user agent is (rightly) a bot
+
+    context = chromium_browser.new_context(base_url=live_server.url, user_agent=DESKTOP)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        events_url = "/api/personalization/v1/events"
+        seen: list[str] = []
+        statuses: list[int] = []
+        page.on(
+            "request",
+            lambda r: seen.append(r.headers.get("content-type", ""))
+            if r.url.endswith(events_url)
+            else None,
+        )
+        page.on("response", lambda r: statuses.append(r.status) if events_url in r.url else None)
+        page.goto("/")
+        page.get_by_role("button", name="Accept all").click()
+        page.wait_for_load_state("load")
+        page.locator("#pz-consent").wait_for(state="hidden")
+        page.evaluate("window.personalization.track('click', {category: 'cta'})")
+        # pagehide (as when the visitor leaves): the queued event leaves as a beacon.
+        sent = page.evaluate("""() => {
+            let beacons = 0;
+            const send = navigator.sendBeacon.bind(navigator);
+            navigator.sendBeacon = (url, body) => {
+                const ok = send(url, body);
+                beacons += ok;
+                return ok;
+            };
+            window.dispatchEvent(new Event("pagehide"));
+            return beacons;
+        }""")
+        assert sent == 1, "the browser refused the beacon (the tracker fell back to fetch)"
+        for _ in range(50):  # the answer, not the database: SQLite's shared cache locks
+            if statuses:
+                break
+            page.wait_for_timeout(100)
+        assert Event.objects.filter(type="click").count() == 1, (seen, statuses)
+        assert seen and all(t.startswith("application/json") for t in seen)
+        assert statuses == [202] and errors == []
+    finally:
+        context.close()
