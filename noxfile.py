@@ -50,7 +50,7 @@ def _suite(session: nox.Session, wagtail: str) -> None:
     session.run(
         "python", "-c", "import sys, wagtail; print(sys.version, 'Wagtail', wagtail.__version__)"
     )
-    session.run("python", "manage.py", "makemigrations", "--check", "--dry-run")
+    session.run("python", "manage.py", "makemigrations", "--check", "--dry-run", env={"DEBUG": "1"})
     session.run("python", "-m", "pytest", *session.posargs)
 
 

@@ -11,8 +11,15 @@ from .conf import get_setting
 from .consent.services import may_collect_events
 from .events.validation import validate_event
 from .ingestion import ingest_events
+from .profiles.snapshot import ProfileSnapshot, get_snapshot
 from .types import EventIn, IngestResult, RequestContext
-from .visitors import ensure_visitor_id, request_context, visitor_id_from_request
+from .visitors import (
+    ensure_visitor_id,
+    forget_visitor,
+    may_use_profile,
+    request_context,
+    visitor_id_from_request,
+)
 
 
 def page_view_properties(page) -> dict:
@@ -38,10 +45,25 @@ def track_event(
     """
     event = validate_event({"type": event_type, "properties": properties or {}})
     context = request_context(request)
-    visitor_id = collecting_visitor_id(request, context)
+    visitor_id, snapshot = _collecting(request, context)
     if visitor_id is None:
         return IngestResult(ignored=1, ignored_reason="no_consent")
-    return ingest_events(visitor_id, [event], context)
+    return ingest_events(visitor_id, [event], context, snapshot=snapshot)
+
+
+def _collecting(
+    request: HttpRequest, context: RequestContext
+) -> tuple[uuid.UUID | None, ProfileSnapshot | None]:
+    """``collecting_visitor_id`` for the server's own captures: a cookie that reaches an account's
+    profile without its session is dropped first, so its page views do not land in the account.
+    The snapshot read for that check is handed on to ingestion (no extra round trip)."""
+    visitor_id = visitor_id_from_request(request)
+    if visitor_id is not None:
+        snapshot = get_snapshot(visitor_id)
+        if may_use_profile(request, snapshot):
+            return visitor_id, snapshot
+        forget_visitor(request)
+    return collecting_visitor_id(request, context), None
 
 
 def collecting_visitor_id(request: HttpRequest, context: RequestContext) -> uuid.UUID | None:
@@ -71,7 +93,7 @@ def track_page_view(request: HttpRequest, page) -> None:
     context = request_context(request)
     if context.is_bot:
         return
-    visitor_id = collecting_visitor_id(request, context)
+    visitor_id, snapshot = _collecting(request, context)
     if visitor_id is None:
         return
     event = EventIn(
@@ -79,4 +101,4 @@ def track_page_view(request: HttpRequest, page) -> None:
         timestamp=timezone.now(),
         properties={**page_view_properties(page), "url": request.get_full_path()[:500]},
     )
-    ingest_events(visitor_id, [event], context)
+    ingest_events(visitor_id, [event], context, snapshot=snapshot)

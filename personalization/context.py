@@ -33,7 +33,14 @@ from .segments.services import VERSION_KEY as SEGMENTS_VERSION_KEY
 from .segments.services import compiled_segments, visitor_segments, visitor_snapshot
 from .types import ArmAssignment, RequestContext
 from .visitor_cache import bump_version_token, cache, version_tokens
-from .visitors import has_session_cookie, request_context, site_user, user_facts
+from .visitors import (
+    forget_visitor,
+    has_session_cookie,
+    may_use_profile,
+    request_context,
+    site_user,
+    user_facts,
+)
 from .visitors import visitor_id_from_request as cookie_visitor_id
 
 CONTENT_VERSION_KEY = "personalization:content:version"
@@ -248,10 +255,22 @@ def visitor_context(request: HttpRequest | None) -> VisitorContext:
         )
     else:
         authenticated, groups = user_facts(request)
+        visitor_id = visitor_id_for(request)
+        version_pair = getattr(request, "_pz_versions", None)
+        if version_pair is None:
+            version_pair, snapshot = versions_and_snapshot(visitor_id)
+        else:
+            snapshot = visitor_snapshot(visitor_id)
+        if visitor_id is not None and not may_use_profile(request, snapshot):
+            # A token of an account's profile without its session: an anonymous page, and the
+            # stale cookie goes.
+            forget_visitor(request)
+            visitor_id, snapshot = None, None
         context = build_visitor_context(
-            visitor_id_for(request),
+            visitor_id,
             request_context(request),
-            version_pair=getattr(request, "_pz_versions", None),
+            version_pair=version_pair,
+            snapshot=snapshot,
             is_authenticated=authenticated,
             user_groups=groups,
         )

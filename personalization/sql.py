@@ -60,3 +60,17 @@ def insert_on_conflict(
             if returning:
                 found.extend(value for (value,) in cursor.fetchall())
     return found
+
+
+def lock_visitor(visitor_id) -> None:
+    """Serialise writers of one visitor until the surrounding transaction ends.
+
+    Folding events and erasing a visitor both take it first, so an erasure never interleaves with
+    a fold that would recreate what it removed. On PostgreSQL a transaction-level advisory lock
+    on the id's top 63 bits; SQLite allows one writer at a time anyway.
+    """
+    if connection.vendor != "postgresql":
+        return
+    key = int(str(visitor_id).replace("-", "")[:16], 16) >> 1  # fits a signed bigint
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])

@@ -31,6 +31,31 @@ def user_key(user_pk: object) -> str:
     return f"personalization:user:{user_pk}"
 
 
+def throttle_key(visitor_id: uuid.UUID | str) -> str:
+    """The visitor's rate-limit counter (kept by DRF in the default cache)."""
+    return f"personalization:throttle:visitor:{visitor_id}"
+
+
+def visitor_keys(visitor_id: uuid.UUID | str) -> list[str]:
+    """Every cache key named after a visitor id, for erasure to delete."""
+    return [snapshot_key(visitor_id), generation_key(visitor_id), throttle_key(visitor_id)]
+
+
+def forget_visitor_keys(visitor_ids, user_pks=()) -> None:
+    """Delete every per-visitor key (snapshot, generation, throttle, user lookup) now and again
+    once the surrounding transaction commits, so no reader in between can leave one behind."""
+    keys = [key for vid in visitor_ids for key in visitor_keys(vid)]
+    keys += [user_key(pk) for pk in user_pks]
+
+    def delete() -> None:
+        stores = {id(store): store for store in (cache(), caches["default"])}
+        for store in stores.values():
+            store.delete_many(keys)
+
+    delete()
+    transaction.on_commit(delete)
+
+
 def bump_generation(visitor_id: uuid.UUID | str) -> int:
     """Mark every cached snapshot of this visitor stale; returns the new generation."""
     store = cache()

@@ -22,6 +22,7 @@ from .profiles.identity import (
     sign_visitor_id,
     visitor_id_for_user,
 )
+from .profiles.snapshot import ProfileSnapshot
 from .types import RequestContext
 
 _UNSET = object()
@@ -82,6 +83,16 @@ def user_facts(request: HttpRequest) -> tuple[bool, frozenset[str]]:
     if user is None or not user.is_authenticated:
         return False, frozenset()
     return True, frozenset(user.groups.values_list("name", flat=True))
+
+
+def may_use_profile(request: HttpRequest, snapshot: ProfileSnapshot) -> bool:
+    """Whether the browser may use the profile its token reached (``snapshot``, resolved through
+    aliases): an anonymous one, yes; an account's, only with that account's session. So a token
+    minted before login (or a cookie outliving its session) is no key to the account."""
+    if snapshot.user_id is None:
+        return True
+    user = site_user(request)
+    return bool(user is not None and user.is_authenticated and user.pk == snapshot.user_id)
 
 
 def visitor_id_from_request(request: HttpRequest) -> uuid.UUID | None:

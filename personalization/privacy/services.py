@@ -28,7 +28,8 @@ from ..events.models import Event
 from ..profiles.buckets import daily_horizon, hourly_horizon
 from ..profiles.models import Granularity, ProfileCounter, VisitorAlias, VisitorProfile
 from ..signals import visitor_erased
-from ..visitor_cache import cache, invalidate_visitor, user_key
+from ..sql import lock_visitor
+from ..visitor_cache import forget_visitor_keys
 from .models import PrivacyAuditEntry
 
 
@@ -90,15 +91,22 @@ def export_visitor(visitor_id: uuid.UUID, *, actor: str = "") -> dict[str, Any]:
 
 
 def erase_visitor(visitor_id: uuid.UUID, *, actor: str = "") -> dict[str, int]:
-    """Delete every row about a visitor (GDPR Art. 17, CCPA deletion). Returns rows per table."""
-    ids = visitor_ids(visitor_id)
-    user_ids = list(
-        VisitorProfile.objects.filter(visitor_id__in=ids)
-        .exclude(user=None)
-        .values_list("user_id", flat=True)
-    )
+    """Delete every row about a visitor (GDPR Art. 17, CCPA deletion). Returns rows per table.
+
+    Each id is locked as folding locks it, so a fold in flight either finishes first (and its
+    rows are deleted here) or runs after and finds nothing to recreate from. Every cache key
+    named after the ids goes too (snapshot, generation counter, rate-limit counter).
+    """
     counts: dict[str, int] = {}
     with transaction.atomic():
+        ids = visitor_ids(visitor_id)
+        for vid in sorted(ids):  # one order for every locker: no deadlock
+            lock_visitor(vid)
+        user_ids = list(
+            VisitorProfile.objects.filter(visitor_id__in=ids)
+            .exclude(user=None)
+            .values_list("user_id", flat=True)
+        )
         for model in visitor_models():
             deleted, per_model = model.objects.filter(_visitor_q(model, ids)).delete()
             for label, n in per_model.items():
@@ -109,10 +117,7 @@ def erase_visitor(visitor_id: uuid.UUID, *, actor: str = "") -> dict[str, int]:
             actor=actor[:150],
             details={"rows": sum(counts.values())},
         )
-        for vid in ids:
-            invalidate_visitor(vid)
-        cache().delete_many([user_key(user_id) for user_id in user_ids])
-        transaction.on_commit(lambda: cache().delete_many([user_key(u) for u in user_ids]))
+        forget_visitor_keys(ids, user_ids)
     visitor_erased.send(sender=PrivacyAuditEntry, visitor_id=visitor_id, counts=counts)
     return counts
 

@@ -1,8 +1,10 @@
 """Folding stored events into the profile: idempotent and safe under concurrency.
 
-The profile row is locked (``SELECT ... FOR UPDATE``) while the visitor's unfolded events are
-counted and marked folded in the same transaction. A re-delivered task finds nothing unfolded,
-and two batches for one visitor folding at once queue on the lock instead of losing counts.
+The visitor is locked (an advisory lock on PostgreSQL, then the profile row) while their
+unfolded events are counted and marked folded in the same transaction. A re-delivered task finds
+nothing unfolded, and two batches for one visitor folding at once queue on the lock instead of
+losing counts. Erasure takes the same lock, and consent is read under it: a fold that runs after
+an erasure finds no events and no consent, so it recreates nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from django.utils import timezone
 
 from ..conf import get_setting
 from ..consent.purposes import PERSONALIZATION
-from ..consent.services import effective_consent, explicit_consent
+from ..consent.services import effective_consent, explicit_consent, may_collect_events
 from ..events.models import Event
 from ..signals import profile_changed
-from ..sql import insert_on_conflict
+from ..sql import insert_on_conflict, lock_visitor
 from ..visitor_cache import bump_generation
 from .buckets import EPOCH, daily_horizon, day_start, hour_start, hourly_horizon
 from .models import Granularity, ProfileCounter, VisitorProfile
@@ -151,11 +153,14 @@ def fold_visitor(visitor_id: uuid.UUID | str, *, now: datetime | None = None) ->
 
 
 def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
-    """Fold up to FOLD_CHUNK events: (events marked folded, events counted)."""
-    allowed = effective_consent(explicit_consent(visitor_id))[PERSONALIZATION]
+    """Fold up to FOLD_CHUNK events: (events marked folded, events counted).
+
+    Events whose visitor no longer allows collecting them (consent withdrawn, or the visitor
+    erased while the batch was in flight) are deleted, not kept unfolded or folded.
+    """
     with transaction.atomic():
-        if allowed:
-            profile = _lock_profile(visitor_id)
+        lock_visitor(visitor_id)
+        explicit = explicit_consent(visitor_id)  # under the lock: erasure cannot slip between
         events = list(
             Event.objects.filter(visitor_id=visitor_id, folded=False).order_by("timestamp", "id")[
                 :FOLD_CHUNK
@@ -163,7 +168,12 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
         )
         if not events:
             return 0, 0
+        if not may_collect_events(explicit):
+            Event.objects.filter(pk__in=[e.pk for e in events]).delete()
+            return len(events), 0
+        allowed = effective_consent(explicit)[PERSONALIZATION]
         if allowed:
+            profile = _lock_profile(visitor_id)
             gap = timedelta(minutes=get_setting("VISIT_TIMEOUT_MINUTES"))
             for event in events:
                 _apply_to_profile(profile, event, gap)

@@ -235,6 +235,10 @@ def refresh_snapshot(visitor_id: uuid.UUID) -> ProfileSnapshot:
     """
     generation = bump_generation(visitor_id)
     snapshot = build_snapshot(visitor_id, generation=generation)
+    if not snapshot.exists and snapshot.alias_of is None and not snapshot.consent:
+        # Nothing is stored about this visitor (erased meanwhile): leave no key named after them.
+        cache().delete_many(snapshot_keys(visitor_id))
+        return snapshot
     cache().set(snapshot_key(visitor_id), snapshot, get_setting("SNAPSHOT_TTL_SECONDS"))
     return snapshot
 

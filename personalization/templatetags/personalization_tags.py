@@ -7,6 +7,7 @@ import logging
 
 from django import template
 from django.template.base import token_kwargs
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from ..context import versions, visitor_context
@@ -253,4 +254,22 @@ def similar_items(context, item, limit: int = 4, placement: str = "", page_type:
         placement=placement or "similar",
         filters=_filters(page_type),
         record=False,
+    )
+
+
+@register.simple_tag
+def consent_settings_link(label: str = "Privacy choices", target: str = "pz-consent"):
+    """A link that reopens the consent choices, so a visitor can change their mind at any time.
+
+    ``{% consent_settings_link %}`` renders ``<a href="#pz-consent" data-pz-consent-open>``. The
+    site's consent dialog (the element with id ``target``) shows itself when it is clicked:
+    listen for clicks on ``[data-pz-consent-open]``, or style ``#pz-consent:target`` so the link
+    works without JavaScript. The dialog's buttons post to the consent API, which records a
+    withdrawal (``false``) as readily as a grant.
+    """
+    return format_html(
+        '<a href="#{}" class="pz-consent-settings" data-pz-consent-open="{}">{}</a>',
+        target,
+        target,
+        label,
     )

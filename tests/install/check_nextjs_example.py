@@ -96,6 +96,7 @@ def main() -> None:
     env.update(
         DATABASE_URL=f"sqlite:///{tmp / 'demo.sqlite3'}",
         PERSONALIZATION_API_KEYS=f"nextjs={KEY}",
+        DEBUG="1",  # the demo host refuses to start on its published key without it
         NEXT_TELEMETRY_DISABLED="1",
     )
     processes: list[subprocess.Popen] = []

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from wagtail.search.index import insert_or_update_object
 
+from ..conftest import Visitor
 from .conftest import (
     FALLBACK_TEXT,
     MOBILE_TEXT,
@@ -148,3 +149,31 @@ def test_profile_segments_need_personalization_consent(article, vip):
     vip.consent(analytics=True, personalization=True)
     only(vip.client.get(article.url).content.decode(), VIP_TEXT)
     only(vip.client.get(article.url, HTTP_DNT="1").content.decode(), FALLBACK_TEXT)
+
+
+def test_a_stale_account_cookie_on_a_page_is_no_key_to_the_account(article, django_user_model):
+    """A pre-login token (or a cookie that outlived its session) of a profile now owned by an
+    account neither personalizes pages with the account's segments nor adds page views to it."""
+    from personalization.profiles.models import VisitorProfile
+    from personalization.profiles.traits import set_traits
+
+    django_user_model.objects.create_user("carol", password="pw-carol-123")
+    laptop = Visitor()
+    laptop.consent(analytics=True, personalization=True)
+    laptop.send({"type": "signup"})
+    set_traits(laptop.id, {"tier": "vip"})
+    login = laptop.client.post(
+        "/accounts/login/", {"username": "carol", "password": "pw-carol-123"}
+    )
+    assert login.status_code == 302
+    assert VisitorProfile.objects.get(visitor_id=laptop.id).user.username == "carol"
+    assert VIP_TEXT in laptop.client.get(article.url).content.decode()  # carol, signed in
+
+    stranger = Visitor()
+    stranger.client.cookies["pz_vid"] = laptop.token
+    before = VisitorProfile.objects.get(visitor_id=laptop.id).event_count
+    response = stranger.client.get(article.url)
+    assert VIP_TEXT not in response.content.decode()
+    assert FALLBACK_TEXT in response.content.decode()
+    assert response.cookies["pz_vid"].value == ""  # the stale cookie is dropped
+    assert VisitorProfile.objects.get(visitor_id=laptop.id).event_count == before

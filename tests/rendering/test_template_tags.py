@@ -105,3 +105,15 @@ def test_many_tags_over_fifty_segments_cost_no_query_once_warm(
 def test_if_segment_rejects_a_bad_match(vip):
     with pytest.raises(TemplateSyntaxError):
         render('{% if_segment "vip" match="most" %}x{% endif_segment %}', vip)
+
+
+def test_consent_settings_link_reopens_the_choices():
+    html = Template("{% load personalization_tags %}{% consent_settings_link %}").render(Context())
+    assert html == (
+        '<a href="#pz-consent" class="pz-consent-settings" '
+        'data-pz-consent-open="pz-consent">Privacy choices</a>'
+    )
+    custom = Template(
+        '{% load personalization_tags %}{% consent_settings_link label "my-cmp" %}'
+    ).render(Context({"label": "Cookies & <you>"}))  # a variable is escaped
+    assert 'href="#my-cmp"' in custom and ">Cookies &amp; &lt;you&gt;</a>" in custom

@@ -15,7 +15,12 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from ...conf import get_setting
 from ...profiles.identity import parse_raw_visitor_id, parse_visitor_token, sign_visitor_id
 from ...profiles.snapshot import ProfileSnapshot, get_snapshot
-from ...visitors import ensure_visitor_id, forget_visitor, site_user, visitor_id_from_request
+from ...visitors import (
+    ensure_visitor_id,
+    forget_visitor,
+    may_use_profile,
+    visitor_id_from_request,
+)
 from .authentication import is_api_client
 
 ACCOUNT_ID_REFUSED = (
@@ -55,10 +60,7 @@ def may_act_for(request, snapshot: ProfileSnapshot) -> bool:
     """Whether this caller may use the profile of ``snapshot`` (already resolved through aliases):
     any anonymous profile for its token holder, an account's only for that account's session,
     and every profile for an API client."""
-    if snapshot.user_id is None or is_api_client(request):
-        return True
-    user = site_user(request._request)
-    return bool(user is not None and user.is_authenticated and user.pk == snapshot.user_id)
+    return is_api_client(request) or may_use_profile(request._request, snapshot)
 
 
 def usable_snapshot(

@@ -12,6 +12,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from ...conf import get_setting
 from ...profiles.identity import parse_visitor_token
+from ...visitor_cache import throttle_key
 from .authentication import ApiClient
 
 
@@ -44,7 +45,7 @@ class VisitorRateThrottle(_ConfiguredRateThrottle):
         visitor_id = parse_visitor_token(token) if token else None
         if visitor_id is None:
             return None
-        return f"personalization:throttle:visitor:{visitor_id}"
+        return throttle_key(visitor_id)
 
 
 class ClientRateThrottle(_ConfiguredRateThrottle):
