@@ -92,9 +92,11 @@ def test_the_trackers_beacon_is_accepted_as_json(chromium_browser, live_server, 
         statuses: list[int] = []
         page.on(
             "request",
-            lambda r: seen.append(r.headers.get("content-type", ""))
-            if r.url.endswith(events_url)
-            else None,
+            lambda r: (
+                seen.append(r.headers.get("content-type", ""))
+                if r.url.endswith(events_url)
+                else None
+            ),
         )
         page.on("response", lambda r: statuses.append(r.status) if events_url in r.url else None)
         page.goto("/")
