@@ -4,6 +4,7 @@ from .consent.models import ConsentChange, ConsentRecord
 from .events.models import Event
 from .privacy.models import PrivacyAuditEntry
 from .profiles.models import ProfileCounter, VisitorAlias, VisitorProfile
+from .scoring.models import ModelVersion, Persona
 from .segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from .variants.models import Impression, PersonalizedContent
 
@@ -12,6 +13,8 @@ __all__ = [
     "ConsentRecord",
     "Event",
     "Impression",
+    "ModelVersion",
+    "Persona",
     "PersonalizedContent",
     "PrivacyAuditEntry",
     "ProfileCounter",

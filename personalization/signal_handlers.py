@@ -11,11 +11,18 @@ from wagtail.signals import page_published, page_unpublished
 from .conf import get_setting
 from .context import bump_content_version
 from .profiles.identity import link_user, parse_visitor_token
+from .scoring.services import assign_visitor
 from .segments.models import Segment
-from .segments.services import bump_definitions, forget_memberships, update_visitor_memberships
+from .segments.services import (
+    bump_definitions,
+    forget_memberships,
+    recompute_segments_using,
+    update_visitor_memberships,
+)
 from .signals import (
     profile_changed,
     profiles_merged,
+    scores_applied,
     segment_entered,
     segment_left,
     visitor_erased,
@@ -38,8 +45,17 @@ def merge_profile_on_login(sender, request, user, **kwargs):
 
 @receiver(profile_changed, dispatch_uid="personalization.segments_follow_profile")
 def update_segments_on_profile_change(sender, visitor_id, **kwargs):
-    """Real-time membership: the event that crosses a threshold moves the visitor at once."""
+    """Real-time membership: the event that crosses a threshold moves the visitor at once.
+
+    The nearest persona and fresh scores come first, so segments on them see the new values."""
+    assign_visitor(visitor_id)
     update_visitor_memberships(visitor_id)
+
+
+@receiver(scores_applied, dispatch_uid="personalization.segments_follow_scores")
+def recompute_segments_on_scores(sender, **kwargs):
+    """After batch scoring, segments with persona or score conditions are recomputed."""
+    recompute_segments_using({"persona", "score"})
 
 
 @receiver(profiles_merged, dispatch_uid="personalization.segments_follow_merge")

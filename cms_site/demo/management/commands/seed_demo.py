@@ -265,6 +265,9 @@ class SeedStats:
     ignored: int = 0
     purchases: int = 0
     by_archetype: dict[str, int] = field(default_factory=dict)
+    # The latent persona each visitor was generated from (benchmarks score the clustering
+    # against it; it is never stored on the profile).
+    latent: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
 class VisitorSimulator:
@@ -766,6 +769,7 @@ class Command(BaseCommand):
         key = visitor_id.hex[:16]
         stats.visitors += 1
         stats.by_archetype[archetype.name] = stats.by_archetype.get(archetype.name, 0) + 1
+        stats.latent[visitor_id] = archetype.name
 
         if rng.random() < 0.9:
             choices = {
