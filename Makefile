@@ -52,7 +52,7 @@ bench-render: $(VENV)/.installed
 	$(PY) benchmarks/render.py
 
 worker: $(VENV)/.installed
-	$(VENV)/bin/celery -A cms_site worker -Q events,default --beat --loglevel=info
+	$(VENV)/bin/celery -A cms_site worker -Q events,default,training --beat --loglevel=info
 
 clean:
 	rm -rf $(VENV) db.sqlite3 static_collected

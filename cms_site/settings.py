@@ -126,7 +126,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
-CELERY_TASK_ROUTES = {"personalization.fold_profile": {"queue": "events"}}
+CELERY_TASK_ROUTES = {
+    "personalization.fold_profile": {"queue": "events"},
+    "personalization.train_models": {"queue": "training"},
+    "personalization.apply_models": {"queue": "training"},
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
@@ -145,6 +149,10 @@ CELERY_BEAT_SCHEDULE = {
     "personalization-flush-impressions": {
         "task": "personalization.flush_impressions",
         "schedule": 10.0,
+    },
+    "personalization-train-models": {
+        "task": "personalization.train_models",
+        "schedule": float(os.environ.get("MODEL_TRAINING_SECONDS", 86400)),
     },
     "personalization-purge-expired-data": {
         "task": "personalization.purge_expired_data",

@@ -6,6 +6,8 @@ from celery import shared_task
 
 from .privacy.services import purge_expired_data as purge_expired_data_service
 from .profiles.folding import fold_stragglers, fold_visitor
+from .scoring.services import apply_models as apply_models_service
+from .scoring.services import train_models as train_models_service
 from .segments.services import (
     recompute_segment_by_id,
     recompute_time_dependent,
@@ -71,3 +73,16 @@ def purge_expired_data() -> dict[str, int]:
 def flush_impressions() -> int:
     """Write the impressions the decide API buffered; safe to run often and concurrently."""
     return flush_impressions_service()
+
+
+@shared_task(name="personalization.train_models", acks_late=True)
+def train_models(names: list[str] | None = None) -> dict[str, str]:
+    """Beat (e.g. nightly) and the admin's "Train now": train, activate per settings, rescore.
+    Re-running it trains another version; nothing is lost or doubled."""
+    return {str(v): v.status for v in train_models_service(names, actor="task")}
+
+
+@shared_task(name="personalization.apply_models", acks_late=True)
+def apply_models() -> dict[str, int]:
+    """After an activation or rollback: every profile gets the active models' persona and scores."""
+    return apply_models_service()

@@ -12,6 +12,15 @@ from .capture import track_page_view
 from .preview import PreviewAsSegmentItem
 from .segments.models import Segment
 from .views.privacy import EXPORT_PERM, PrivacyRequestView
+from .views.scoring import (
+    VIEW_SCORES,
+    ActivateView,
+    ModelVersionViewSet,
+    PersonaSegmentView,
+    PersonaViewSet,
+    TrainView,
+    VisitorScoresView,
+)
 from .views.segments import SegmentPermissionPolicy, SegmentViewSet
 from .views.variants import PersonalizedContentViewSet
 
@@ -38,7 +47,27 @@ def privacy_admin_urls():
             "personalization/privacy/",
             PrivacyRequestView.as_view(),
             name="personalization_privacy",
-        )
+        ),
+        path(
+            "personalization/models/train/",
+            TrainView.as_view(),
+            name="personalization_models_train",
+        ),
+        path(
+            "personalization/models/<int:pk>/activate/",
+            ActivateView.as_view(),
+            name="personalization_models_activate",
+        ),
+        path(
+            "personalization/personas/<int:pk>/segment/",
+            PersonaSegmentView.as_view(),
+            name="personalization_persona_segment",
+        ),
+        path(
+            "personalization/visitor-scores/",
+            VisitorScoresView.as_view(),
+            name="personalization_visitor_scores",
+        ),
     ]
 
 
@@ -59,7 +88,7 @@ class PersonalizationMenu(ViewSetGroup):
     menu_name = "personalization"
     menu_icon = "user"
     menu_order = 250
-    items = (SegmentViewSet, PersonalizedContentViewSet)
+    items = (SegmentViewSet, PersonalizedContentViewSet, PersonaViewSet, ModelVersionViewSet)
     submenu_hook = PERSONALIZATION_MENU_HOOK
 
 
@@ -76,6 +105,17 @@ def privacy_menu_item():
         icon_name="lock",
         order=900,
         permission=EXPORT_PERM,
+    )
+
+
+@hooks.register(PERSONALIZATION_MENU_HOOK)
+def visitor_scores_menu_item():
+    return PermissionMenuItem(
+        "Visitor scores",
+        reverse("personalization_visitor_scores"),
+        icon_name="user",
+        order=800,
+        permission=VIEW_SCORES,
     )
 
 

@@ -54,6 +54,7 @@ class LoadedModel:
 class ActiveModels:
     personas: LoadedModel | None
     scores: dict[str, LoadedModel]
+    names: dict[str, str] = field(default_factory=dict)  # persona key -> name
 
     @property
     def empty(self) -> bool:
@@ -89,7 +90,7 @@ def active_models(token: str | None = None) -> ActiveModels:
             personas = loaded
         else:
             scores[version.name] = loaded
-    models = ActiveModels(personas, scores)
+    models = ActiveModels(personas, scores, dict(Persona.objects.values_list("key", "name")))
     _active = (token, time.monotonic(), models)
     return models
 
@@ -283,11 +284,13 @@ def rename_persona(persona: Persona, name: str) -> Persona:
     """An editor's name survives retrains as long as the persona's cluster is matched."""
     persona.name, persona.name_edited = name.strip()[:120], True
     persona.save(update_fields=["name", "name_edited"])
+    bump_models()  # every process picks up the new name with its next read of the models
     return persona
 
 
-def persona_names() -> dict[str, str]:
-    return dict(Persona.objects.values_list("key", "name"))
+def persona_name(key: str) -> str:
+    """The current name of a persona key (one cache read when the process holds the models)."""
+    return active_models().names.get(key, "") if key else ""
 
 
 def explain_visitor(snapshot: ProfileSnapshot, *, now: datetime | None = None) -> dict:

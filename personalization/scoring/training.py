@@ -40,8 +40,8 @@ from ..profiles.buckets import day_start
 from .describe import describe_centroid
 from .features import (
     FeatureSpec,
-    active_before,
     SeriesIndex,
+    active_before,
     compute_features,
     discover_spec,
     goal_labels,

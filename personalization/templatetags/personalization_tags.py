@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 
 from ..context import versions, visitor_context
 from ..profiles.snapshot import get_snapshot
+from ..scoring.services import persona_name
 from ..segments.services import may_personalize
 from ..variants.selection import ALL, ANY, VariantRule, choose
 from ..variants.services import choose_snippet, snippet_definitions
@@ -46,6 +47,7 @@ def visitor_profile(context) -> dict | None:
         **snapshot.as_dict(),
         "top_tags": [name for name, _count in snapshot.top_dimensions("tag:", 5)],
         "top_categories": [name for name, _count in snapshot.top_dimensions("category:", 3)],
+        "persona_name": persona_name(snapshot.persona),
     }
 
 

@@ -503,6 +503,8 @@ class Command(BaseCommand):
         stats = SeedStats()
         if not no_visitors and visitors:
             stats = self.seed_visitors(rng, visitors, seed)
+        if not no_visitors and visitors:
+            self.train_models()
         sizes = self.seed_segments()
         self.stdout.write(self.style.SUCCESS("Demo site ready."))
         self.stdout.write(f"  pages created:    {self.created_pages}")
@@ -527,6 +529,19 @@ class Command(BaseCommand):
             self.stdout.write(f"  archetypes:       {mix}")
         for slug, size in sizes.items():
             self.stdout.write(f"  segment {slug:<22} {size} members")
+
+    # -- models ----------------------------------------------------------------------------
+
+    def train_models(self) -> None:
+        """Personas and scores, trained once on the simulated visitors and activated, so the
+        demo's profile panel and the persona/score conditions have something to show."""
+        from personalization.scoring.services import train_models
+
+        for version in train_models(activate_new=True, actor="seed_demo"):
+            if version.status == version.Status.READY:
+                self.stdout.write(f"  model {version}: trained and active")
+            else:
+                self.stdout.write(self.style.WARNING(f"  model {version}: {version.error}"))
 
     # -- segments --------------------------------------------------------------------------
 
