@@ -10,6 +10,7 @@ from wagtail.permissions import register_permission_policy
 
 from .capture import track_page_view
 from .preview import PreviewAsSegmentItem
+from .scoring.models import ModelVersion, Persona
 from .segments.models import Segment
 from .views.privacy import EXPORT_PERM, PrivacyRequestView
 from .views.scoring import (
@@ -20,12 +21,16 @@ from .views.scoring import (
     PersonaViewSet,
     TrainView,
     VisitorScoresView,
+    model_policy,
+    persona_policy,
 )
 from .views.segments import SegmentPermissionPolicy, SegmentViewSet
 from .views.variants import PersonalizedContentViewSet
 
 # Before any viewset asks for it, so Wagtail never makes its fallback (Django auth) policy.
 register_permission_policy(Segment, SegmentPermissionPolicy(Segment))
+register_permission_policy(ModelVersion, model_policy())
+register_permission_policy(Persona, persona_policy())
 
 PERSONALIZATION_MENU_HOOK = "register_personalization_menu_item"
 

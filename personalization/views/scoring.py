@@ -189,7 +189,6 @@ class ModelVersionViewSet(ModelViewSet):
     ]
     index_view_class = ModelIndexView
     inspect_view_class = ModelInspectView
-    permission_policy = model_policy()
 
 
 class TrainView(View):
@@ -279,7 +278,6 @@ class PersonaViewSet(ModelViewSet):
         DateColumn("retired_at", label="Retired", sort_key="retired_at"),
     ]
     edit_view_class = PersonaEditView
-    permission_policy = persona_policy()
 
 
 def persona_segment_rules(persona: Persona) -> dict:
