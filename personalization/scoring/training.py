@@ -162,7 +162,7 @@ def _cluster(
         return model.labels_, model.cluster_centers_
     if algorithm == "minibatch_kmeans":
         model = MiniBatchKMeans(
-            n_clusters=k, n_init=3, batch_size=4096, random_state=random_state
+            n_clusters=k, n_init=3, batch_size=4096, max_iter=20, random_state=random_state
         ).fit(space)
         return model.labels_, model.cluster_centers_
     if algorithm == "agglomerative":

@@ -348,7 +348,9 @@ class Persona(Condition):
     def __init__(self, params):
         super().__init__(params)
         self.values = param(params, "in", (list,))
-        if not self.values or any(not isinstance(v, str) or len(v) > 64 for v in self.values):
+        if not self.values or any(
+            not isinstance(v, str) or not v or len(v) > 64 for v in self.values
+        ):
             raise ConditionError("params.in", "A non-empty list of persona keys.")
 
     def matches(self, ctx: EvalContext) -> bool:

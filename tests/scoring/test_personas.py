@@ -176,3 +176,13 @@ def test_a_persona_segment_holds_exactly_the_personas_visitors():
         SegmentMembership.objects.filter(segment=segment).values_list("visitor_id", flat=True)
     )
     assert held == set(members["pricing"])
+
+
+@pytest.mark.parametrize("keys", [[], [""], ["x" * 65], [3]])
+def test_the_persona_condition_names_the_field_of_a_bad_key(keys):
+    from personalization.segments.base import ConditionError
+    from personalization.segments.tree import compile_rules
+
+    with pytest.raises(ConditionError) as caught:
+        compile_rules({"type": "persona", "params": {"in": keys}})
+    assert caught.value.path.endswith("params.in")
