@@ -45,35 +45,22 @@ def add_preview_as_segment(request, items, page):
     items.append(PreviewAsSegmentItem())
 
 
+ADMIN_URLS = [
+    ("personalization/privacy/", PrivacyRequestView, "personalization_privacy"),
+    ("personalization/models/train/", TrainView, "personalization_models_train"),
+    ("personalization/models/<int:pk>/activate/", ActivateView, "personalization_models_activate"),
+    (
+        "personalization/personas/<int:pk>/segment/",
+        PersonaSegmentView,
+        "personalization_persona_segment",
+    ),
+    ("personalization/visitor-scores/", VisitorScoresView, "personalization_visitor_scores"),
+]
+
+
 @hooks.register("register_admin_urls")
-def privacy_admin_urls():
-    return [
-        path(
-            "personalization/privacy/",
-            PrivacyRequestView.as_view(),
-            name="personalization_privacy",
-        ),
-        path(
-            "personalization/models/train/",
-            TrainView.as_view(),
-            name="personalization_models_train",
-        ),
-        path(
-            "personalization/models/<int:pk>/activate/",
-            ActivateView.as_view(),
-            name="personalization_models_activate",
-        ),
-        path(
-            "personalization/personas/<int:pk>/segment/",
-            PersonaSegmentView.as_view(),
-            name="personalization_persona_segment",
-        ),
-        path(
-            "personalization/visitor-scores/",
-            VisitorScoresView.as_view(),
-            name="personalization_visitor_scores",
-        ),
-    ]
+def personalization_admin_urls():
+    return [path(route, view.as_view(), name=name) for route, view, name in ADMIN_URLS]
 
 
 class PermissionMenuItem(MenuItem):

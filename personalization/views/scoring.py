@@ -37,6 +37,7 @@ from ..scoring.services import activate, apply_models, explain_visitor, rename_p
 from ..scoring.training import TrainingError
 from ..segments.models import Segment
 from ..segments.services import recompute_segment, save_segment
+from .base import PermissionPageMixin
 
 VIEW_MODELS = "personalization.view_modelversion"
 TRAIN_MODELS = "personalization.train_models"
@@ -331,21 +332,14 @@ class VisitorLookupForm(forms.Form):
     visitor_id = forms.UUIDField(label="Visitor id")
 
 
-class VisitorScoresView(WagtailAdminTemplateMixin, FormView):
+class VisitorScoresView(PermissionPageMixin, WagtailAdminTemplateMixin, FormView):
     """What the models say about one visitor, and why (top contributing features)."""
 
     page_title = "Visitor scores"
     header_icon = "user"
     template_name = "personalization/admin/visitor_scores.html"
     form_class = VisitorLookupForm
-
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.has_perm(VIEW_SCORES):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
-
-    def get_breadcrumbs_items(self):
-        return [*self.breadcrumbs_items, {"url": "", "label": self.page_title}]
+    permission = VIEW_SCORES
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
