@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -268,6 +268,7 @@ class FeatureChunk:
     visitor_ids: list
     devices: list[str]
     arrays: CounterArrays
+    extra: list[tuple] = field(default_factory=list)  # the ``extra_fields`` of each profile
 
 
 def iter_feature_chunks(
@@ -278,9 +279,11 @@ def iter_feature_chunks(
     chunk: int = CHUNK,
     index: SeriesIndex | None = None,
     profiles=None,
+    extra_fields: tuple[str, ...] = (),
 ) -> Iterator[FeatureChunk]:
     """Profiles and their daily counter rows in [since, until), ``chunk`` profiles at a time:
-    two queries per chunk (profiles by primary key range, then their counters)."""
+    two queries per chunk (profiles by primary key range, with ``extra_fields``, then their
+    counters)."""
     index = index or SeriesIndex(spec)
     wanted = Q(dimension="") | Q(event_type=VIEW, dimension__in=index.dimensions)
     base = profiles if profiles is not None else VisitorProfile.objects.all()
@@ -289,7 +292,7 @@ def iter_feature_chunks(
         rows = list(
             base.filter(pk__gt=last_pk)
             .order_by("pk")
-            .values_list("pk", "visitor_id", "device_type")[:chunk]
+            .values_list("pk", "visitor_id", "device_type", *extra_fields)[:chunk]
         )
         if not rows:
             return
@@ -322,7 +325,9 @@ def iter_feature_chunks(
             np.array(count, dtype=float),
             np.array(value, dtype=float),
         )
-        yield FeatureChunk(pks, [r[1] for r in rows], [r[2] for r in rows], arrays)
+        yield FeatureChunk(
+            pks, [r[1] for r in rows], [r[2] for r in rows], arrays, [r[3:] for r in rows]
+        )
         if len(rows) < chunk:
             return
 

@@ -76,7 +76,7 @@ class Persona(models.Model):
     retired_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        ordering = ["retired_at", "-size", "key"]
+        ordering = [models.F("retired_at").asc(nulls_first=True), "-size", "key"]
 
     def __str__(self) -> str:
         return self.name

@@ -190,8 +190,8 @@ def apply_models(
     *, now: datetime | None = None, progress=None, chunk: int = 20_000
 ) -> dict[str, int]:
     """Batch scoring: every profile gets the active models' persona and scores, chunk by chunk
-    (two reads and one bulk write per chunk, only for rows that changed). Profiles without
-    activity lose their persona. Sends ``scores_applied`` so segments on personas and scores
+    (two reads per chunk, and a bulk update of the rows that changed, 1,000 per statement).
+    Profiles without activity lose their persona. Sends ``scores_applied`` so segments on personas and scores
     are recomputed."""
     models = active_models()
     as_of = scoring_moment(now or timezone.now())
@@ -201,40 +201,38 @@ def apply_models(
     seen = changed = 0
     spec = FeatureSpec((), (), (), include_device=True) if not specs else specs[0]
     for batch in iter_feature_chunks(
-        spec, until=as_of, since=horizon_start(as_of), index=index, chunk=chunk
+        spec,
+        until=as_of,
+        since=horizon_start(as_of),
+        index=index,
+        chunk=chunk,
+        extra_fields=("persona", "predicted_scores"),
     ):
         n = len(batch.profile_ids)
-        personas, scores, _active = score_rows(
+        personas, scores, active = score_rows(
             models, index or SeriesIndex(spec), n, batch.arrays, batch.devices, as_of
         )
-        current = dict(
-            VisitorProfile.objects.filter(pk__in=batch.profile_ids.tolist()).values_list(
-                "pk", "predicted_scores"
-            )
-        )
-        current_persona = dict(
-            VisitorProfile.objects.filter(pk__in=batch.profile_ids.tolist()).values_list(
-                "pk", "persona"
-            )
-        )
         updates = []
-        for i, pk in enumerate(batch.profile_ids.tolist()):
-            fresh = {name: int(values[i]) for name, values in scores.items() if _active[i]}
-            merged = _merged_scores(current.get(pk), fresh, models)
-            persona = personas[i] if models.personas is not None else current_persona.get(pk, "")
-            if merged != current.get(pk) or persona != current_persona.get(pk):
+        for i, (pk, (old_persona, old_scores)) in enumerate(
+            zip(batch.profile_ids.tolist(), batch.extra, strict=True)
+        ):
+            fresh = {name: int(values[i]) for name, values in scores.items() if active[i]}
+            merged = _merged_scores(old_scores, fresh, models)
+            persona = personas[i] if models.personas is not None else old_persona
+            if merged != old_scores or persona != old_persona:
                 updates.append(
                     (
                         VisitorProfile(pk=pk, persona=persona, predicted_scores=merged),
                         batch.visitor_ids[i],
                     )
                 )
-        with transaction.atomic():
-            VisitorProfile.objects.bulk_update(
-                [u[0] for u in updates], ["persona", "predicted_scores"], batch_size=1000
-            )
-        # Cached snapshots of changed visitors are dropped; the next read rebuilds them.
-        cache().delete_many([snapshot_key(u[1]) for u in updates])
+        if updates:
+            with transaction.atomic():
+                VisitorProfile.objects.bulk_update(
+                    [u[0] for u in updates], ["persona", "predicted_scores"], batch_size=1000
+                )
+            # Cached snapshots of changed visitors are dropped; the next read rebuilds them.
+            cache().delete_many([snapshot_key(u[1]) for u in updates])
         seen += n
         changed += len(updates)
         if progress:

@@ -186,3 +186,21 @@ def test_the_persona_condition_names_the_field_of_a_bad_key(keys):
     with pytest.raises(ConditionError) as caught:
         compile_rules({"type": "persona", "params": {"in": keys}})
     assert caught.value.path.endswith("params.in")
+
+
+def test_rescoring_reads_two_queries_per_chunk_and_writes_only_changes(
+    django_assert_num_queries,
+):
+    from personalization.scoring.services import apply_models
+
+    build_groups(GROUPS, per_group=4)
+    train()
+    active_models()
+    # 12 profiles in chunks of 5: a count, then (profiles, counters) for chunks of 5, 5 and 2;
+    # nothing changed, so nothing is written.
+    with django_assert_num_queries(7):
+        assert apply_models(chunk=5, now=NOW) == {"profiles": 12, "changed": 0}
+    VisitorProfile.objects.filter(visitor_id=visitor_id("security", 0)).update(persona="")
+    result = apply_models(chunk=5, now=NOW)
+    assert result == {"profiles": 12, "changed": 1}
+    assert VisitorProfile.objects.get(visitor_id=visitor_id("security", 0)).persona
