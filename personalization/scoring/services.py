@@ -191,8 +191,8 @@ def apply_models(
 ) -> dict[str, int]:
     """Batch scoring: every profile gets the active models' persona and scores, chunk by chunk
     (two reads per chunk, and a bulk update of the rows that changed, 1,000 per statement).
-    Profiles without activity lose their persona. Sends ``scores_applied`` so segments on personas and scores
-    are recomputed."""
+    Profiles without activity lose their persona. Sends ``scores_applied`` so segments on
+    personas and scores are recomputed."""
     models = active_models()
     as_of = scoring_moment(now or timezone.now())
     specs = [m.spec for m in models.all()]
