@@ -204,3 +204,16 @@ def test_rescoring_reads_two_queries_per_chunk_and_writes_only_changes(
     result = apply_models(chunk=5, now=NOW)
     assert result == {"profiles": 12, "changed": 1}
     assert VisitorProfile.objects.get(visitor_id=visitor_id("security", 0)).persona
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "agglomerative", "dbscan"])
+def test_the_other_algorithms_find_the_same_blobs(algorithm):
+    rng = np.random.default_rng(4)
+    centres = np.array([[0, 0, 0], [6, 6, 0], [0, 6, 6]], dtype=float)
+    truth = np.repeat([0, 1, 2], 150)
+    x = centres[truth] + rng.normal(0, 0.5, size=(450, 3))
+    fit = fit_personas(x, ["a", "b", "c"], k_range=(2, 5), algorithm=algorithm, sample_size=450)
+    assert fit.k == 3
+    assert adjusted_rand_score(truth, fit.labels) == 1.0
+    # Serving assigns by nearest centroid: the training rows land where they were clustered.
+    assert adjusted_rand_score(fit.labels, fit.assign(x)) == 1.0
