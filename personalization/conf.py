@@ -85,6 +85,8 @@ DEFAULTS: dict[str, Any] = {
     "PERSONA_SCALER": "standard",  # or "robust"
     "PERSONA_PCA": None,  # None, a share of variance to keep (0.9), or a number of components
     "PERSONA_SAMPLE_SIZE": 5000,  # silhouette, Davies-Bouldin and the sample-based algorithms
+    # Above this many profiles, k is chosen on a random subset and only the chosen k sees all.
+    "PERSONA_SELECTION_SIZE": 100_000,
     # Root-mean-square distance (in standard deviations per feature) under which a new cluster
     # inherits an old persona's key and name; farther clusters become new personas.
     "PERSONA_MATCH_DISTANCE": 1.0,

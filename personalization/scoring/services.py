@@ -35,7 +35,7 @@ from .features import (
     snapshot_arrays,
 )
 from .models import ModelVersion, Persona
-from .training import TrainingError, explain, train_personas, train_score
+from .training import TrainingError, explain, nearest, train_personas, train_score
 
 VERSION_KEY = "personalization:scoring:version"
 LOADED_TTL = 300.0  # seconds; a safety net should the version key be evicted
@@ -103,10 +103,8 @@ def bump_models() -> None:
 
 
 def _persona_keys(model: LoadedModel, x: np.ndarray) -> list[str]:
-    space = model.artefact["preprocess"].transform(x)
-    centroids = model.artefact["centroids"]
-    nearest = ((space[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-    return [model.keys[i] for i in nearest.tolist()]
+    closest = nearest(model.artefact["preprocess"].transform(x), model.artefact["centroids"])
+    return [model.keys[i] for i in closest.tolist()]
 
 
 def _scores(model: LoadedModel, x: np.ndarray) -> np.ndarray:

@@ -76,9 +76,7 @@ class PersonaFit:
 
     def assign(self, raw: np.ndarray) -> np.ndarray:
         """The nearest centroid of each row: how serving assigns between retrains."""
-        space = self.preprocess.transform(raw)
-        d = ((space[:, None, :] - self.centroids[None, :, :]) ** 2).sum(axis=2)
-        return d.argmin(axis=1)
+        return nearest(self.preprocess.transform(raw), self.centroids)
 
 
 def _preprocess(scaler: str, pca: float | int | None, random_state: int) -> Pipeline:
@@ -100,18 +98,26 @@ def fit_personas(
     scaler: str = "standard",
     pca: float | int | None = None,
     sample_size: int = 5000,
+    selection_size: int = 100_000,
     random_state: int = 0,
     progress: Progress | None = None,
 ) -> PersonaFit:
     """Cluster visitors, choosing k over ``k_range`` by silhouette (on a sample) and reporting the
-    Davies-Bouldin index for each k too. Highest silhouette wins; ties go to the smaller k."""
+    Davies-Bouldin index for each k too. Highest silhouette wins; ties go to the smaller k.
+
+    With more than ``selection_size`` rows, k is chosen on a random subset of that size and the
+    chosen k is then fitted on every row (one full fit instead of one per k)."""
     n = raw.shape[0]
     if n < max(10, k_range[0] * 2):
         raise TrainingError(f"Too few active visitors to cluster ({n}).")
     rng = np.random.default_rng(random_state)
     preprocess = _preprocess(scaler, pca, random_state)
-    space = preprocess.fit_transform(raw)
-    sample = rng.choice(n, size=min(n, sample_size), replace=False)
+    full_space = preprocess.fit_transform(raw)
+    subset = n > selection_size
+    space = full_space
+    if subset:
+        space = full_space[np.sort(rng.choice(n, size=selection_size, replace=False))]
+    sample = rng.choice(len(space), size=min(len(space), sample_size), replace=False)
     sample.sort()
     low, high = k_range[0], min(k_range[1], len(sample) - 1)
     per_k: list[dict[str, float]] = []
@@ -137,6 +143,13 @@ def fit_personas(
     if best is None:
         raise TrainingError("No clustering with at least two clusters was found.")
     _sil, k, labels, centroids = best
+    if subset:
+        if progress:
+            progress("clustering", len(ks), len(ks))
+        if algorithm in {"kmeans", "minibatch_kmeans"}:
+            labels, centroids = _cluster(full_space, sample, k, algorithm, random_state)
+        else:
+            labels = nearest(full_space, centroids)
     fit = PersonaFit(preprocess, centroids, labels, k, per_k, algorithm, list(feature_names))
     scale = preprocess.named_steps["scale"]
     imputed = preprocess.named_steps["impute"].transform(raw)
@@ -175,8 +188,17 @@ def _cluster(
     if not found:
         return np.full(len(space), -1), np.zeros((0, space.shape[1]))
     centroids = np.vstack([space[sample][fitted.labels_ == c].mean(axis=0) for c in found])
-    d = ((space[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
-    return d.argmin(axis=1), centroids
+    return nearest(space, centroids), centroids
+
+
+def nearest(space: np.ndarray, centroids: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    """The index of each row's nearest centroid, 50,000 rows at a time (bounded memory)."""
+    out = np.empty(len(space), dtype=np.int64)
+    for start in range(0, len(space), chunk):
+        part = space[start : start + chunk]
+        d = ((part[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+        out[start : start + chunk] = d.argmin(axis=1)
+    return out
 
 
 def match_personas(
@@ -409,6 +431,7 @@ def train_personas(
         "scaler": get_setting("PERSONA_SCALER"),
         "pca": get_setting("PERSONA_PCA"),
         "sample_size": get_setting("PERSONA_SAMPLE_SIZE"),
+        "selection_size": get_setting("PERSONA_SELECTION_SIZE"),
         "random_state": get_setting("SCORING_RANDOM_STATE"),
         **(options or {}),
     }
@@ -431,6 +454,7 @@ def train_personas(
             scaler=params["scaler"],
             pca=params["pca"],
             sample_size=params["sample_size"],
+            selection_size=params["selection_size"],
             random_state=params["random_state"],
             progress=report,
         )

@@ -217,3 +217,14 @@ def test_the_other_algorithms_find_the_same_blobs(algorithm):
     assert adjusted_rand_score(truth, fit.labels) == 1.0
     # Serving assigns by nearest centroid: the training rows land where they were clustered.
     assert adjusted_rand_score(fit.labels, fit.assign(x)) == 1.0
+
+
+@pytest.mark.parametrize("algorithm", ["minibatch_kmeans", "agglomerative"])
+def test_k_chosen_on_a_subset_is_then_fitted_on_every_row(algorithm):
+    rng = np.random.default_rng(5)
+    centres = np.array([[0, 0, 0], [6, 6, 0], [0, 6, 6], [6, 0, 6]], dtype=float)
+    truth = rng.integers(0, 4, 3000)
+    x = centres[truth] + rng.normal(0, 0.5, size=(3000, 3))
+    fit = fit_personas(x, ["a", "b", "c"], k_range=(2, 6), algorithm=algorithm, selection_size=400)
+    assert fit.k == 4 and len(fit.labels) == 3000
+    assert adjusted_rand_score(truth, fit.labels) == 1.0
