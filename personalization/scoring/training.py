@@ -126,7 +126,10 @@ def fit_personas(
     for step, k in enumerate(ks):
         if progress:
             progress("clustering", step, len(ks))
-        labels, centroids = _cluster(space, sample, k, algorithm, random_state)
+        # k-means proper on the (bounded) selection set: MiniBatchKMeans's noisier optima make
+        # the silhouette curve jumpy, and the choice of k rests on it.
+        scan = "kmeans" if algorithm == "minibatch_kmeans" else algorithm
+        labels, centroids = _cluster(space, sample, k, scan, random_state)
         sample_labels = labels[sample]
         found = len(set(sample_labels.tolist()) - {-1})
         if found < 2:
@@ -147,7 +150,12 @@ def fit_personas(
         if progress:
             progress("clustering", len(ks), len(ks))
         if algorithm in {"kmeans", "minibatch_kmeans"}:
-            labels, centroids = _cluster(full_space, sample, k, algorithm, random_state)
+            # Every row, starting from the chosen centroids (one initialisation).
+            cls = KMeans if algorithm == "kmeans" else MiniBatchKMeans
+            extra = {} if algorithm == "kmeans" else {"batch_size": 4096, "max_iter": 20}
+            model = cls(n_clusters=k, init=centroids, n_init=1, random_state=random_state, **extra)
+            model.fit(full_space)
+            labels, centroids = model.labels_, model.cluster_centers_
         else:
             labels = nearest(full_space, centroids)
     fit = PersonaFit(preprocess, centroids, labels, k, per_k, algorithm, list(feature_names))

@@ -64,6 +64,11 @@ def test_matching_pairs_similar_centroids_and_leaves_far_ones_unmatched():
     assert dist[0, 1] == pytest.approx(np.sqrt(0.04 / 2))
     assert dist[1, 0] == pytest.approx(np.sqrt(0.04 / 2))
     assert matched == {0: 1, 1: 0}  # the third is far from both: a new persona
+    # As many new clusters as old ones, one of them far: the assignment pairs it, the threshold
+    # refuses it (the old persona retires, the new cluster gets a new key).
+    matched, dist = match_personas(new[1:], old, means=means, scales=scales, threshold=1.0)
+    assert dist[1, 1] > 1.0
+    assert matched == {0: 0}
 
 
 # -- through the database ---------------------------------------------------------------------
