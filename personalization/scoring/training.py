@@ -222,7 +222,8 @@ def match_personas(
     Both sets of centroids are standardised with the new model's means and scales, over the new
     model's features (a feature the old model lacked counts as average for it). The distance is
     the root mean square difference in standard deviations. Pairs farther apart than
-    ``threshold`` are not matched: the new cluster becomes a new persona, the old one retires.
+    ``threshold`` are not matched (and cannot sway the assignment of the others): the new cluster
+    becomes a new persona, the old one retires.
     Returns {new index: old index} and the distance matrix.
     """
     names = list(means)
@@ -237,7 +238,9 @@ def match_personas(
     a = np.vstack([z(c) for c in new_centroids])
     b = np.vstack([z(c) for c in old_centroids])
     dist = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).mean(axis=2))
-    rows, cols = linear_sum_assignment(dist)
+    # Pairs beyond the threshold all cost the same: a far outlier cannot pull the assignment
+    # away from a close pair to lower the total.
+    rows, cols = linear_sum_assignment(np.where(dist <= threshold, dist, 1e6))
     return {
         int(r): int(c) for r, c in zip(rows, cols, strict=False) if dist[r, c] <= threshold
     }, dist

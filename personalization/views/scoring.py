@@ -223,6 +223,8 @@ class ActivateView(View):
     http_method_names = ["post"]
 
     def post(self, request, pk):
+        if not request.user.has_perm(TRAIN_MODELS):
+            raise PermissionDenied
         version = get_object_or_404(ModelVersion, pk=pk)
         try:
             activate(version)
