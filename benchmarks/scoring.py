@@ -81,7 +81,7 @@ def quality(visitors: int, seed: int, database_url: str | None) -> dict:
     from personalization.scoring.features import discover_spec, scoring_moment
     from personalization.scoring.models import ModelVersion
     from personalization.scoring.services import train_models
-    from personalization.scoring.training import ACTIVE_COLUMN, _preprocess, load_matrix
+    from personalization.scoring.training import _preprocess, load_matrix, persona_spec
 
     command = Command()
     command.stdout = open(os.devnull, "w")  # noqa: SIM115
@@ -105,13 +105,13 @@ def quality(visitors: int, seed: int, database_url: str | None) -> dict:
     ari = adjusted_rand_score([stats.latent[v] for v in ids], [assigned[v] for v in ids])
 
     # Same features, k fixed at the truth: how much of the gap is the choice of k?
-    spec = discover_spec(include_device=True)
+    spec = persona_spec(discover_spec(include_device=True))
     as_of = scoring_moment(__import__("django.utils.timezone").utils.timezone.now())
     extract_started = time.monotonic()
     data = load_matrix(spec, [as_of], until=as_of)
     extract = time.monotonic() - extract_started
     x = data["features"][0].astype(float)
-    keep = ~np.isnan(x[:, spec.names().index(ACTIVE_COLUMN)])
+    keep = data["active"][0]
     pk_to_vid = dict(VisitorProfile.objects.values_list("pk", "visitor_id"))
     vids = [pk_to_vid[pk] for pk in data["pks"][keep].tolist()]
     space = _preprocess("standard", None, 0).fit_transform(x[keep])
