@@ -72,7 +72,6 @@ def quality(visitors: int, seed: int, database_url: str | None) -> dict:
         if VisitorProfile.objects.exists():
             raise SystemExit("the --database-url database must be empty (it is seeded afresh)")
 
-    import numpy as np
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
