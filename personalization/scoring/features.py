@@ -15,7 +15,6 @@ visitor's cached snapshot already holds the daily series).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -375,6 +374,3 @@ def scoring_moment(now: datetime) -> datetime:
 def horizon_start(as_of: datetime) -> datetime:
     return day_start(as_of) - timedelta(days=HORIZON_DAYS)
 
-
-def is_missing(value: float) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
