@@ -373,4 +373,3 @@ def scoring_moment(now: datetime) -> datetime:
 
 def horizon_start(as_of: datetime) -> datetime:
     return day_start(as_of) - timedelta(days=HORIZON_DAYS)
-
