@@ -152,6 +152,7 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     recompute_seconds=float(os.environ.get("SEGMENT_RECOMPUTE_SECONDS", 300)),
     bandit_seconds=float(os.environ.get("BANDIT_UPDATE_SECONDS", 300)),
     recommender_train_seconds=float(os.environ.get("RECOMMENDER_TRAIN_SECONDS", 86400)),
+    model_train_seconds=float(os.environ.get("MODEL_TRAINING_SECONDS", 86400)),
 )
 
 AUTH_PASSWORD_VALIDATORS = [

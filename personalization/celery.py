@@ -37,6 +37,8 @@ TASK_QUEUES: dict[str, str] = {
     "personalization.update_bandits": SEGMENTS_QUEUE,
     "personalization.train_recommenders": TRAINING_QUEUE,
     "personalization.retrain_recommenders_if_needed": TRAINING_QUEUE,
+    "personalization.train_models": TRAINING_QUEUE,
+    "personalization.apply_models": TRAINING_QUEUE,
 }
 
 
@@ -50,6 +52,7 @@ def beat_schedule(
     recompute_seconds: float = 300.0,
     bandit_seconds: float = 300.0,
     recommender_train_seconds: float = 86400.0,
+    model_train_seconds: float = 86400.0,
 ) -> dict[str, dict[str, Any]]:
     """``CELERY_BEAT_SCHEDULE`` entries for the periodic tasks (intervals in seconds).
 
@@ -61,7 +64,8 @@ def beat_schedule(
     - experiment exposures and recommendation impressions buffered in Redis written every 10 s;
     - bandit weights recomputed from logged rewards every 5 minutes;
     - recommenders retrained daily, and sooner once enough new events arrived (checked every
-      10 minutes).
+      10 minutes);
+    - personas and predictive scores retrained daily.
     """
     every = {
         "personalization.recompute_time_dependent_segments": float(recompute_seconds),
@@ -74,6 +78,7 @@ def beat_schedule(
         "personalization.update_bandits": float(bandit_seconds),
         "personalization.train_recommenders": float(recommender_train_seconds),
         "personalization.retrain_recommenders_if_needed": 600.0,
+        "personalization.train_models": float(model_train_seconds),
     }
     return {
         name.replace(".", "-").replace("_", "-"): {

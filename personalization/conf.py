@@ -98,6 +98,28 @@ DEFAULTS: dict[str, Any] = {
     # Bandits: exposures older than this have had their chance to convert, so LinUCB learns
     # from them (a reward not seen by then counts as none).
     "BANDIT_REWARD_DELAY_SECONDS": 60 * 60,
+    # Scoring (personas and predictive scores; see docs/scoring.md)
+    # Each predictive score: "conversion" (the goal event within the next N days) or "churn"
+    # (no event at all within the next N days, among visitors active in the 28 days before).
+    "SCORES": {
+        "conversion": {"kind": "conversion", "goal": "purchase", "days": 7, "model": "logistic"},
+        "churn": {"kind": "churn", "days": 7, "model": "logistic"},
+    },
+    "PERSONA_K_RANGE": (2, 8),
+    # "minibatch_kmeans", "kmeans", "agglomerative" or "dbscan" (the last two fit a sample).
+    "PERSONA_ALGORITHM": "minibatch_kmeans",
+    "PERSONA_SCALER": "standard",  # or "robust"
+    "PERSONA_PCA": None,  # None, a share of variance to keep (0.9), or a number of components
+    "PERSONA_SAMPLE_SIZE": 5000,  # silhouette, Davies-Bouldin and the sample-based algorithms
+    # Above this many profiles, k is chosen on a random subset and only the chosen k sees all.
+    "PERSONA_SELECTION_SIZE": 100_000,
+    # Root-mean-square distance (in standard deviations per feature) under which a new cluster
+    # inherits an old persona's key and name; farther clusters become new personas.
+    "PERSONA_MATCH_DISTANCE": 1.0,
+    "SCORING_AUTO_ACTIVATE": True,
+    # Assign persona and scores to a visitor as their events are folded (between retrains).
+    "SCORING_REALTIME": True,
+    "SCORING_RANDOM_STATE": 0,
     "PRIVACY_OFFICER_GROUP": "Personalization privacy officers",
     "EDITOR_GROUP": "Personalization editors",
     "ANALYST_GROUP": "Personalization analysts",

@@ -12,6 +12,7 @@ from .recommendations.models import (
     SimilarItems,
     VisitorRecommendations,
 )
+from .scoring.models import ModelVersion, Persona
 from .segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from .variants.models import Impression, PersonalizedContent
 
@@ -27,6 +28,8 @@ __all__ = [
     "Event",
     "Impression",
     "Interaction",
+    "ModelVersion",
+    "Persona",
     "PersonalizedContent",
     "PrivacyAuditEntry",
     "ProfileCounter",

@@ -38,6 +38,14 @@ rules.add_perm("personalization.export_visitor", is_privacy_officer)
 rules.add_perm("personalization.erase_visitor", is_privacy_officer)
 rules.add_perm("personalization.set_traits", is_privacy_officer | rules.is_superuser)
 
+# Scoring: analysts train, activate and roll back models and read a visitor's scores; editors
+# may read and rename personas too (they target them).
+rules.add_perm("personalization.view_modelversion", is_analyst)
+rules.add_perm("personalization.train_models", is_analyst)
+rules.add_perm("personalization.view_persona", is_analyst | is_editor)
+rules.add_perm("personalization.change_persona", is_analyst | is_editor)
+rules.add_perm("personalization.view_visitor_scores", is_analyst)
+
 for _action in ("view", "add", "change", "delete"):
     rules.add_perm(f"personalization.{_action}_personalizedcontent", is_editor)
 

@@ -11,19 +11,27 @@ from .background import SEGMENTS_QUEUE, enqueue
 from .conf import get_setting
 from .context import bump_content_version
 from .experiments.models import Arm, Experiment, Exposure, Goal
-from .experiments.services import assign_visitor, flush_exposures, log_content_edit
+from .experiments.services import assign_visitor as assign_arms
+from .experiments.services import flush_exposures, log_content_edit
 from .profiles.identity import link_user, parse_visitor_token
 from .recommendations.models import RecommendationImpression
 from .recommendations.serving import flush_impressions as flush_recommendation_impressions
 from .recommendations.serving import forget_visitor_lists
 from .registry import register_assigner
+from .scoring.services import assign_visitor as assign_persona_and_scores
 from .segments.models import Segment
-from .segments.services import bump_definitions, forget_memberships, update_visitor_memberships
+from .segments.services import (
+    bump_definitions,
+    forget_memberships,
+    recompute_segments_using,
+    update_visitor_memberships,
+)
 from .segments.webhooks import deliver_webhook
 from .signals import (
     consent_changed,
     profile_changed,
     profiles_merged,
+    scores_applied,
     segment_entered,
     segment_left,
     visitor_erased,
@@ -47,8 +55,17 @@ def merge_profile_on_login(sender, request, user, **kwargs):
 
 @receiver(profile_changed, dispatch_uid="personalization.segments_follow_profile")
 def update_segments_on_profile_change(sender, visitor_id, **kwargs):
-    """Real-time membership: the event that crosses a threshold moves the visitor at once."""
+    """Real-time membership: the event that crosses a threshold moves the visitor at once.
+
+    The nearest persona and fresh scores come first, so segments on them see the new values."""
+    assign_persona_and_scores(visitor_id)
     update_visitor_memberships(visitor_id)
+
+
+@receiver(scores_applied, dispatch_uid="personalization.segments_follow_scores")
+def recompute_segments_on_scores(sender, **kwargs):
+    """After batch scoring, segments with persona or score conditions are recomputed."""
+    recompute_segments_using({"persona", "score"})
 
 
 @receiver(profiles_merged, dispatch_uid="personalization.segments_follow_merge")
@@ -109,7 +126,7 @@ def invalidate_experiments(sender, **kwargs):
 
 
 # Experiments put visitors into arms while their context is built (the arms join the cache key).
-register_assigner(assign_visitor)
+register_assigner(assign_arms)
 
 
 @receiver(post_delete, sender=Segment, dispatch_uid="personalization.segment_deleted")

@@ -13,3 +13,5 @@ profile_changed = Signal()
 # segment, visitor_ids: visitors entered / left a segment
 segment_entered = Signal()
 segment_left = Signal()
+# changed: the scoring layer rewrote personas and scores in bulk; segments on them follow
+scores_applied = Signal()

@@ -12,6 +12,8 @@ from .profiles.folding import fold_stragglers, fold_visitor
 from .recommendations.serving import flush_impressions as flush_recommendation_impressions_service
 from .recommendations.training import train as train_recommender
 from .recommendations.training import train_if_enough_new_events
+from .scoring.services import apply_models as apply_models_service
+from .scoring.services import train_models as train_models_service
 from .segments.services import (
     recompute_segment_by_id,
     recompute_time_dependent,
@@ -155,3 +157,24 @@ def update_bandits() -> dict[str, int]:
 def flush_recommendation_impressions() -> int:
     """Write the recommendation impressions buffered in Redis; safe to run often."""
     return flush_recommendation_impressions_service()
+
+
+@shared_task(
+    name="personalization.train_models",
+    queue=TASK_QUEUES["personalization.train_models"],
+    acks_late=True,
+)
+def train_models(names: list[str] | None = None) -> dict[str, str]:
+    """Beat (e.g. nightly) and the admin's "Train now": train, activate per settings, rescore.
+    Re-running it trains another version; nothing is lost or doubled."""
+    return {str(v): v.status for v in train_models_service(names, actor="task")}
+
+
+@shared_task(
+    name="personalization.apply_models",
+    queue=TASK_QUEUES["personalization.apply_models"],
+    acks_late=True,
+)
+def apply_models() -> dict[str, int]:
+    """After an activation or rollback: every profile gets the active models' persona and scores."""
+    return apply_models_service()

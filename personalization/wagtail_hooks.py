@@ -11,16 +11,30 @@ from .capture import track_page_view
 from .compat import register_permission_policy
 from .experiments.models import Experiment
 from .preview import PreviewAsSegmentItem
+from .scoring.models import ModelVersion, Persona
 from .segments.models import Segment
 from .views.experiments import ExperimentViewSet, experiment_permission_policy
 from .views.privacy import EXPORT_PERM, PrivacyRequestView
 from .views.recommendations import RecommendationsViewSet
+from .views.scoring import (
+    VIEW_SCORES,
+    ActivateView,
+    ModelVersionViewSet,
+    PersonaSegmentView,
+    PersonaViewSet,
+    TrainView,
+    VisitorScoresView,
+    model_permission_policy,
+    persona_permission_policy,
+)
 from .views.segments import SegmentViewSet, segment_permission_policy
 from .views.variants import PersonalizedContentViewSet
 
 # Before any viewset asks for it, so Wagtail never makes its fallback (Django auth) policy.
 register_permission_policy(Segment, segment_permission_policy)
 register_permission_policy(Experiment, experiment_permission_policy)
+register_permission_policy(ModelVersion, model_permission_policy)
+register_permission_policy(Persona, persona_permission_policy)
 
 PERSONALIZATION_MENU_HOOK = "register_personalization_menu_item"
 
@@ -35,15 +49,22 @@ def add_preview_as_segment(request, items, page):
     items.append(PreviewAsSegmentItem())
 
 
+ADMIN_URLS = [
+    ("personalization/privacy/", PrivacyRequestView, "personalization_privacy"),
+    ("personalization/models/train/", TrainView, "personalization_models_train"),
+    ("personalization/models/<int:pk>/activate/", ActivateView, "personalization_models_activate"),
+    (
+        "personalization/personas/<int:pk>/segment/",
+        PersonaSegmentView,
+        "personalization_persona_segment",
+    ),
+    ("personalization/visitor-scores/", VisitorScoresView, "personalization_visitor_scores"),
+]
+
+
 @hooks.register("register_admin_urls")
-def privacy_admin_urls():
-    return [
-        path(
-            "personalization/privacy/",
-            PrivacyRequestView.as_view(),
-            name="personalization_privacy",
-        )
-    ]
+def personalization_admin_urls():
+    return [path(route, view.as_view(), name=name) for route, view, name in ADMIN_URLS]
 
 
 class PermissionMenuItem(MenuItem):
@@ -63,7 +84,14 @@ class PersonalizationMenu(ViewSetGroup):
     menu_name = "personalization"
     menu_icon = "user"
     menu_order = 250
-    items = (SegmentViewSet, PersonalizedContentViewSet, ExperimentViewSet, RecommendationsViewSet)
+    items = (
+        SegmentViewSet,
+        PersonalizedContentViewSet,
+        ExperimentViewSet,
+        RecommendationsViewSet,
+        PersonaViewSet,
+        ModelVersionViewSet,
+    )
     submenu_hook = PERSONALIZATION_MENU_HOOK
 
     def get_menu_item(self, order=None):
@@ -90,6 +118,17 @@ def privacy_menu_item():
         icon_name="lock",
         order=900,
         permission=EXPORT_PERM,
+    )
+
+
+@hooks.register(PERSONALIZATION_MENU_HOOK)
+def visitor_scores_menu_item():
+    return PermissionMenuItem(
+        "Visitor scores",
+        reverse("personalization_visitor_scores"),
+        icon_name="user",
+        order=800,
+        permission=VIEW_SCORES,
     )
 
 

@@ -719,6 +719,13 @@ SEGMENTS = [
         },
     ),
     (
+        "likely-buyers",
+        "Likely buyers",
+        35,
+        "The conversion model gives them 40 or more out of 100 (filled once models are trained).",
+        {"type": "score", "params": {"name": "conversion", "op": "gte", "value": 40}},
+    ),
+    (
         "newcomers",
         "Newcomers",
         0,

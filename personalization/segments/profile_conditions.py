@@ -340,13 +340,18 @@ class Score(_JSONValue):
 class Persona(Condition):
     type = "persona"
     label = "Persona"
-    description = "One of the personas the clustering model assigns."
+    description = (
+        "One of the personas the clustering model assigns, by key (e.g. persona-3): keys survive "
+        "retraining and renaming; a retired persona's key matches nobody."
+    )
 
     def __init__(self, params):
         super().__init__(params)
         self.values = param(params, "in", (list,))
-        if not self.values or any(not isinstance(v, str) for v in self.values):
-            raise ConditionError("params.in", "A non-empty list of persona names.")
+        if not self.values or any(
+            not isinstance(v, str) or not v or len(v) > 64 for v in self.values
+        ):
+            raise ConditionError("params.in", "A non-empty list of persona keys.")
 
     def matches(self, ctx: EvalContext) -> bool:
         return ctx.snapshot.persona in self.values

@@ -430,6 +430,25 @@ def recompute_time_dependent(*, now: datetime | None = None) -> dict[str, dict[s
     }
 
 
+def recompute_segments_using(
+    condition_types: set[str], *, now: datetime | None = None
+) -> dict[str, dict[str, int]]:
+    """Recompute the dynamic segments with a condition of one of these types, and the segments
+    that reference them (after batch scoring rewrote personas and scores)."""
+    now = now or timezone.now()
+    chosen: set[str] = set()
+    for segment in compiled_segments():  # dependency order: references come first
+        if segment.kind != Segment.Kind.DYNAMIC:
+            continue
+        types = {leaf.type for leaf in segment.node.leaves()}
+        if types & condition_types or segment.references & chosen:
+            chosen.add(segment.slug)
+    return {
+        segment.slug: recompute_segment(segment, now=now)
+        for segment in Segment.objects.filter(slug__in=chosen)
+    }
+
+
 def estimate_size(rules, *, now: datetime | None = None) -> int:
     """How many stored profiles could match these rules (live estimate in the editor)."""
     node = compile_rules(rules)

@@ -16,6 +16,7 @@ from ..profiles.snapshot import get_snapshot
 from ..recommendations.serving import Filters
 from ..recommendations.serving import recommend as recommend_items
 from ..recommendations.serving import similar_items as similar_to
+from ..scoring.services import persona_name
 from ..segments.services import may_personalize
 from ..variants.selection import ALL, ANY, VariantRule, choose
 from ..variants.services import snippet_definitions
@@ -51,6 +52,7 @@ def visitor_profile(context) -> dict | None:
         **snapshot.as_dict(),
         "top_tags": [name for name, _count in snapshot.top_dimensions("tag:", 5)],
         "top_categories": [name for name, _count in snapshot.top_dimensions("category:", 3)],
+        "persona_name": persona_name(snapshot.persona),
     }
 
 

@@ -16,6 +16,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from ..privacy.models import PrivacyAuditEntry
 from ..privacy.services import erase_visitor, export_visitor, visitor_ids
+from .base import PermissionPageMixin
 
 EXPORT_PERM = "personalization.export_visitor"
 ERASE_PERM = "personalization.erase_visitor"
@@ -38,19 +39,12 @@ class VisitorRequestForm(forms.Form):
         return data
 
 
-class PrivacyRequestView(WagtailAdminTemplateMixin, FormView):
+class PrivacyRequestView(PermissionPageMixin, WagtailAdminTemplateMixin, FormView):
     page_title = "Privacy requests"
     header_icon = "lock"
     template_name = "personalization/admin/privacy.html"
     form_class = VisitorRequestForm
-
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.has_perm(EXPORT_PERM):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
-
-    def get_breadcrumbs_items(self):
-        return [*self.breadcrumbs_items, {"url": "", "label": self.page_title}]
+    permission = EXPORT_PERM
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

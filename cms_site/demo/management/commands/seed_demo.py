@@ -276,6 +276,9 @@ class SeedStats:
     purchases: int = 0
     exposed: int = 0
     by_archetype: dict[str, int] = field(default_factory=dict)
+    # The latent persona each visitor was generated from (benchmarks score the clustering
+    # against it; it is never stored on the profile).
+    latent: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
 class VisitorSimulator:
@@ -512,6 +515,8 @@ class Command(BaseCommand):
         stats = SeedStats()
         if not no_visitors and visitors:
             stats = self.seed_visitors(rng, visitors, seed)
+        if not no_visitors and visitors:
+            self.train_models()
         sizes = self.seed_segments()
         recommender = self.seed_recommender()
         self.stdout.write(self.style.SUCCESS("Demo site ready."))
@@ -553,6 +558,19 @@ class Command(BaseCommand):
         from personalization.recommendations.training import train
 
         return train()
+
+    # -- models ----------------------------------------------------------------------------
+
+    def train_models(self) -> None:
+        """Personas and scores, trained once on the simulated visitors and activated, so the
+        demo's profile panel and the persona/score conditions have something to show."""
+        from personalization.scoring.services import train_models
+
+        for version in train_models(activate_new=True, actor="seed_demo"):
+            if version.status == version.Status.READY:
+                self.stdout.write(f"  model {version}: trained and active")
+            else:
+                self.stdout.write(self.style.WARNING(f"  model {version}: {version.error}"))
 
     # -- segments --------------------------------------------------------------------------
 
@@ -866,6 +884,7 @@ class Command(BaseCommand):
         key = visitor_id.hex[:16]
         stats.visitors += 1
         stats.by_archetype[archetype.name] = stats.by_archetype.get(archetype.name, 0) + 1
+        stats.latent[visitor_id] = archetype.name
 
         if rng.random() < 0.9:
             choices = {

@@ -1,0 +1,1 @@
+"""Machine-learned personas and predictive scores (between profiles and segments)."""
