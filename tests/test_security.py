@@ -80,7 +80,7 @@ def test_a_pre_login_token_grants_nothing_of_the_account(alice, how):
     # Alice's account already holds activity from another device: a purchase on her laptop.
     laptop = Visitor()
     laptop.consent(analytics=True, personalization=True)
-    laptop.send({"type": "purchase", "id": "laptop-1", "properties": {"value": 70}})
+    laptop.send_signed({"type": "purchase", "id": "laptop-1", "properties": {"value": 70}})
     _login(laptop)
     phone = Visitor()
     if how == "merged":  # the phone's anonymous profile is merged into the account
@@ -131,7 +131,7 @@ def test_a_pre_login_token_grants_nothing_of_the_account(alice, how):
 def test_a_stale_cookie_of_an_account_starts_a_new_anonymous_visitor(alice):
     laptop = Visitor()
     laptop.consent(analytics=True, personalization=True)
-    laptop.send({"type": "signup"})
+    laptop.send_signed({"type": "signup"})
     _login(laptop)
     cookie = laptop.client.cookies["pz_vid"].value
     browser = Visitor()  # the session is gone (expired, another browser), the cookie copied

@@ -27,7 +27,8 @@ RESULTS = "/api/personalization/v1/experiments/{}/results"
 
 def purchase(visitor: Visitor, value: float, decision_id: str | None = None, **extra):
     properties = {"value": value, **({"decision_id": decision_id} if decision_id else {})}
-    response = visitor.send({"type": "purchase", "properties": properties, **extra})
+    # A purchase comes from the shop's server: the browser relays it with its signature.
+    response = visitor.send_signed({"type": "purchase", "properties": properties, **extra})
     assert response.status_code == 202, response.content
     return response.json()
 
