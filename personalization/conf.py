@@ -31,9 +31,14 @@ DEFAULTS: dict[str, Any] = {
     # Ingestion limits
     "MAX_BATCH_SIZE": 500,
     "MAX_BODY_BYTES": 1024 * 1024,
+    # JSON bodies nested deeper than this are a 400 before parsing (events need about 6).
+    "MAX_JSON_DEPTH": 32,
     "MAX_EVENT_AGE_DAYS": 30,
     "MAX_CLOCK_SKEW_SECONDS": 300,
     "MAX_PROPERTIES_BYTES": 8192,
+    # The largest ``value`` one event may carry. Profile sums (12 digits before the point) stop
+    # at their column's maximum; a single event past this bound is refused with a 400.
+    "MAX_EVENT_VALUE": 10**9,
     "THROTTLE_RATES": {"visitor": "600/min", "client": "12000/min", "anonymous": "300/min"},
     # Server-side capture of Wagtail page views (no JavaScript needed).
     "TRACK_PAGE_VIEWS": True,
