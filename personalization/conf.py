@@ -74,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
     "SEGMENT_KEY_MAX_AGE": 300,
     # Impressions recorded by the decide API (one row per placement) are kept this long.
     "IMPRESSION_RETENTION_DAYS": 400,
+    # Buffer impressions in Redis and write them in bulk (fast, best-effort: a Redis restart
+    # without persistence loses up to one flush interval). False: one INSERT per decide call.
+    "IMPRESSION_BUFFER": True,
     # Staff preview a page as a segment with ?pz_preview=slug[,slug] (needs this permission).
     "PREVIEW_PARAM": "pz_preview",
     "PREVIEW_PERMISSION": "wagtailadmin.access_admin",

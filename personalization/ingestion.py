@@ -16,6 +16,7 @@ from django.db import transaction
 
 from .conf import get_setting
 from .consent.services import may_collect_events
+from .enqueue import send_after_commit
 from .events.services import store_events
 from .profiles.folding import fold_visitor
 from .profiles.snapshot import get_snapshot
@@ -37,10 +38,9 @@ def schedule_fold(visitor_id: uuid.UUID) -> None:
     if fold_inline():
         fold_visitor(visitor_id)
         return
-    # By name: the task module wraps this layer, so this layer must not import it.
-    transaction.on_commit(
-        lambda: current_app.send_task(FOLD_TASK, args=[str(visitor_id)], queue=FOLD_QUEUE)
-    )
+    # By name: the task module wraps this layer, so this layer must not import it. With the
+    # broker down the events stay stored and unfolded; fold_stragglers folds them.
+    send_after_commit(FOLD_TASK, [str(visitor_id)], queue=FOLD_QUEUE)
 
 
 def canonical_visitor_id(visitor_id: uuid.UUID) -> uuid.UUID:

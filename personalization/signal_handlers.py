@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from wagtail.signals import page_published, page_unpublished
 
 from .conf import get_setting
 from .context import bump_content_version
+from .enqueue import send_after_commit
 from .profiles.identity import link_user, parse_visitor_token
 from .segments.models import Segment
 from .segments.services import bump_definitions, forget_memberships, update_visitor_memberships
@@ -57,7 +57,7 @@ def send_segment_webhook(sender, segment, visitor_ids, signal, **kwargs):
         return
     event = "entered" if signal is segment_entered else "left"
     ids = [str(v) for v in visitor_ids]
-    transaction.on_commit(lambda: segment_webhook.delay(segment.pk, event, ids))
+    send_after_commit(segment_webhook.name, [segment.pk, event, ids])
 
 
 @receiver(user_logged_out, dispatch_uid="personalization.forget_on_logout")

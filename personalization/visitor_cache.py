@@ -12,11 +12,20 @@ import uuid
 from django.core.cache import caches
 from django.db import transaction
 
+from .cache_backends import (
+    CACHE_ERRORS,
+    FailSoftCache,
+    cache_failed,
+    cache_in_outage,
+    cache_is_down,
+)
 from .conf import get_setting
 
+__all__ = ["CACHE_ERRORS", "cache", "cache_failed", "cache_in_outage", "cache_is_down"]
 
-def cache():
-    return caches[get_setting("SNAPSHOT_CACHE_ALIAS")]
+
+def cache() -> FailSoftCache:
+    return FailSoftCache(caches[get_setting("SNAPSHOT_CACHE_ALIAS")])
 
 
 def snapshot_key(visitor_id: uuid.UUID | str) -> str:

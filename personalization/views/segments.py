@@ -27,6 +27,7 @@ from wagtail.admin.widgets.button import Button
 from wagtail.permission_policies.base import BasePermissionPolicy
 
 from ..conf import get_setting
+from ..enqueue import send_after_commit
 from ..forms import SegmentForm
 from ..segments.base import PROFILE, REQUEST, ConditionError
 from ..segments.models import Segment, SegmentMembership, SegmentSizeHistory
@@ -154,15 +155,12 @@ class SegmentInspectView(InsightsMixin, ModelViewSet.inspect_view_class):
 def _queue_recompute(segment_id: int) -> None:
     """Run the recompute task after the commit: in the request when Celery is eager (dev,
     tests), else on a worker. Sent by name: the views do not import the task module."""
-    if current_app.conf.task_always_eager:
+    if not current_app.conf.task_always_eager:
+        send_after_commit(RECOMPUTE_TASK, [segment_id])
+        return
 
-        def run() -> None:
-            recompute_segment_by_id(segment_id)
-
-    else:
-
-        def run() -> None:
-            current_app.send_task(RECOMPUTE_TASK, args=[segment_id])
+    def run() -> None:
+        recompute_segment_by_id(segment_id)
 
     transaction.on_commit(run)
 
