@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "TRACK_PAGE_VIEWS": True,
     # Folding events into profiles: "auto" (inline when Celery is eager), "inline" or "task".
     "FOLD_MODE": "auto",
+    # Unfolded events older than this are folded by the fold_stragglers beat task (schedule it
+    # about this often): a worker killed with fold messages unacknowledged delays counts by at
+    # most about twice this, not the broker's visibility timeout. Folding twice is harmless.
+    "FOLD_STRAGGLER_SECONDS": 20,
     # Profiles
     "VISIT_TIMEOUT_MINUTES": 30,
     "HOURLY_COUNTER_HOURS": 24 * 8,

@@ -229,9 +229,14 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime, only: int | None = None) -
     return len(events), len(events) if allowed else 0
 
 
-def fold_stragglers(*, older_than: timedelta = timedelta(minutes=2), limit: int = 1000) -> int:
+def fold_stragglers(*, older_than: timedelta | None = None, limit: int = 1000) -> int:
     """Fold events whose fold task never ran (a broker outage between commit and enqueue, a
-    worker lost with the message). Returns how many visitors it folded; run it from beat."""
+    worker killed holding the message unacknowledged until the broker's visibility timeout).
+    Events older than ``PERSONALIZATION_FOLD_STRAGGLER_SECONDS`` count as lost; run it from
+    beat about as often, so none waits much longer than twice that. Returns how many visitors
+    it folded."""
+    if older_than is None:
+        older_than = timedelta(seconds=get_setting("FOLD_STRAGGLER_SECONDS"))
     cutoff = timezone.now() - older_than
     visitor_ids = list(
         Event.objects.filter(folded=False, received_at__lt=cutoff)
