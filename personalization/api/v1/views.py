@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +29,7 @@ from .authentication import ApiKeyAuthentication, is_api_client
 from .identity import mint_visitor, resolve_visitor, visitor_token
 from .parsers import BoundedJSONParser, BoundedPlainTextJSONParser
 from .permissions import IsVisitorOrAllowed
+from .schema import PersonalizationAutoSchema
 from .throttling import ClientRateThrottle, VisitorRateThrottle
 
 
@@ -39,6 +40,7 @@ class PersonalizationAPIView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [VisitorRateThrottle, ClientRateThrottle]
     parser_classes = [BoundedJSONParser, BoundedPlainTextJSONParser]
+    schema = PersonalizationAutoSchema()
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -46,6 +48,10 @@ class PersonalizationAPIView(APIView):
         return response
 
     def initial(self, request, *args, **kwargs):
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            # Before throttles and permissions read the body or the visitor: TRACE is a 405.
+            raise MethodNotAllowed(request.method)
         if "visitor_id" in kwargs:
             try:
                 # Handlers read self.kwargs: DRF passes them the original kwargs.
@@ -250,7 +256,9 @@ class VisitorView(PersonalizationAPIView):
     permission_classes = [IsVisitorOrAllowed]
     required_perm = "personalization.erase_visitor"
 
-    @extend_schema(responses=s.ErasureResultSerializer, summary="Erase a visitor everywhere")
+    @extend_schema(
+        responses={200: s.ErasureResultSerializer}, summary="Erase a visitor everywhere"
+    )
     def delete(self, request, visitor_id):
         visitor_id = self.kwargs["visitor_id"]  # parsed in initial()
         counts = erase_visitor(visitor_id, actor=_actor(request))
