@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from wagtail.signals import page_published, page_unpublished
@@ -11,6 +12,7 @@ from .conf import get_setting
 from .context import bump_content_version
 from .enqueue import send_after_commit
 from .profiles.identity import link_user, parse_visitor_token
+from .segments.base import sqlite_regexp
 from .segments.models import Segment
 from .segments.services import bump_definitions, forget_memberships, update_visitor_memberships
 from .signals import (
@@ -87,3 +89,12 @@ def erase_buffered_impressions(sender, visitor_id, **kwargs):
     """Impressions still waiting in the buffer are written, then erased like the rest."""
     flush_impressions()
     Impression.objects.filter(visitor_id=visitor_id).delete()
+
+
+@receiver(connection_created, dispatch_uid="personalization.linear_time_regexp")
+def linear_time_regexp_on_sqlite(sender, connection, **kwargs):
+    """SQLite's REGEXP is Python's backtracking ``re``: segment rules with a regular expression
+    would be exponential in bulk recompute. RE2 instead, as in memory and as PostgreSQL's ``~``
+    (a pattern RE2 cannot read, from another app, still gets Python's ``re``)."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("REGEXP", 2, sqlite_regexp, deterministic=True)
