@@ -138,7 +138,8 @@ def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
         raise EventError("properties.page_id", "Must be a page id (0 to 2^63-1).")
     if "decision_id" in value and not _is_uuid(value["decision_id"]):
         raise EventError("properties.decision_id", "Must be a decision id (a UUID).")
-    if "tags" in value and any(not isinstance(t, str) for t in value["tags"]):
+    tags = value.get("tags")  # null is allowed, as for any optional property
+    if tags is not None and any(not isinstance(t, str) for t in tags):
         raise EventError("properties.tags", "Must be a list of strings.")
     size = len(json.dumps(value, separators=(",", ":")))
     if size > get_setting("MAX_PROPERTIES_BYTES"):
