@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -39,7 +41,13 @@ def fuzz_env(db, settings):
     settings.PERSONALIZATION_THROTTLE_RATES = {}
     vid = uuid.UUID(int=7)
     record_consent(vid, {"analytics": True, "personalization": True})
-    return {"X-Visitor-Id": token_for(vid), "Authorization": f"Api-Key {API_KEY}"}
+    # The WSGI app is called directly, not through Django's test client: keep the test's
+    # connection (and its transaction) open across requests, as the test client does.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield {"X-Visitor-Id": token_for(vid), "Authorization": f"Api-Key {API_KEY}"}
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()
