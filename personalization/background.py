@@ -17,6 +17,7 @@ Tasks are sent by name (this layer must not import the task module above it), ea
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,12 @@ from .conf import get_setting
 __all__ = ["EVENTS_QUEUE", "SEGMENTS_QUEUE", "broker_configured", "enqueue", "run_inline"]
 
 logger = logging.getLogger("personalization.background")
+
+# After a failed publish, skip the broker for this long, and retry a publish once (a blip), not
+# three times with back-off, while a request waits.
+BROKER_RETRY_AFTER_SECONDS = 2.0
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
+_broker_down_until = [0.0]
 
 
 def broker_configured() -> bool:
@@ -58,9 +65,13 @@ def enqueue(name: str, args: list[Any], *, queue: str, inline: Callable[[], Any]
             logger.exception("Background work %s failed in the request", name)
 
     def send() -> None:
+        if time.monotonic() < _broker_down_until[0]:
+            run_here()  # the broker failed a moment ago: requests do not each wait on it
+            return
         try:
-            current_app.send_task(name, args=args, queue=queue)
+            current_app.send_task(name, args=args, queue=queue, retry_policy=PUBLISH_RETRY_POLICY)
         except Exception:
+            _broker_down_until[0] = time.monotonic() + BROKER_RETRY_AFTER_SECONDS
             logger.exception("Could not send %s to the broker; running it in the request", name)
             run_here()
 

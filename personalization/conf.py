@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     # Ingestion limits
     "MAX_BATCH_SIZE": 500,
     "MAX_BODY_BYTES": 1024 * 1024,
+    # JSON bodies nested deeper than this are a 400 before parsing (events need about 6).
+    "MAX_JSON_DEPTH": 32,
     "MAX_EVENT_AGE_DAYS": 30,
     "MAX_CLOCK_SKEW_SECONDS": 300,
     "MAX_PROPERTIES_BYTES": 8192,
@@ -54,11 +56,18 @@ DEFAULTS: dict[str, Any] = {
     ],
     # Key for event signatures; empty means SECRET_KEY (salted).
     "EVENT_SIGNING_KEY": "",
+    # The largest ``value`` one event may carry. Profile sums (12 digits before the point) stop
+    # at their column's maximum; a single event past this bound is refused with a 400.
+    "MAX_EVENT_VALUE": 10**9,
     "THROTTLE_RATES": {"visitor": "600/min", "client": "12000/min", "anonymous": "300/min"},
     # Server-side capture of Wagtail page views (no JavaScript needed).
     "TRACK_PAGE_VIEWS": True,
     # Folding events into profiles: "auto" (inline when Celery is eager), "inline" or "task".
     "FOLD_MODE": "auto",
+    # Unfolded events older than this are folded by the fold_stragglers beat task (schedule it
+    # about this often): a worker killed with fold messages unacknowledged delays counts by at
+    # most about twice this, not the broker's visibility timeout. Folding twice is harmless.
+    "FOLD_STRAGGLER_SECONDS": 20,
     # Profiles
     "VISIT_TIMEOUT_MINUTES": 30,
     "HOURLY_COUNTER_HOURS": 24 * 8,
@@ -92,6 +101,9 @@ DEFAULTS: dict[str, Any] = {
     "SEGMENT_KEY_MAX_AGE": 300,
     # Impressions recorded by the decide API (one row per placement) are kept this long.
     "IMPRESSION_RETENTION_DAYS": 400,
+    # Buffer impressions in Redis and write them in bulk (fast, best-effort: a Redis restart
+    # without persistence loses up to one flush interval). False: one INSERT per decide call.
+    "IMPRESSION_BUFFER": True,
     # Staff preview a page as a segment with ?pz_preview=slug[,slug] (needs this permission).
     "PREVIEW_PARAM": "pz_preview",
     "PREVIEW_PERMISSION": "wagtailadmin.access_admin",

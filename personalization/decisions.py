@@ -34,6 +34,7 @@ from .variants.services import (
     record_impressions,
     snippet_definitions,
 )
+from .visitor_cache import CACHE_ERRORS, cache_failed
 
 EXPERIMENT_REASON = "experiment"
 PUSH_BOTH = "redis.call('RPUSH', KEYS[1], ARGV[1]) redis.call('RPUSH', KEYS[2], ARGV[2])"
@@ -104,14 +105,19 @@ def record_shown(context: VisitorContext, decisions: Sequence[PlacementDecision]
     if not impression_data or not exposure_data:
         return  # both depend on the same consent: neither is kept
     # One command (a pipeline object costs more CPU than the round trip it saves here).
-    impression_target[0].eval(
-        PUSH_BOTH,
-        2,
-        impression_target[1],
-        exposure_key,
-        json.dumps(impression_data, separators=(",", ":")),
-        json.dumps(exposure_data, separators=(",", ":")),
-    )
+    try:
+        impression_target[0].eval(
+            PUSH_BOTH,
+            2,
+            impression_target[1],
+            exposure_key,
+            json.dumps(impression_data, separators=(",", ":")),
+            json.dumps(exposure_data, separators=(",", ":")),
+        )
+    except CACHE_ERRORS as exc:  # Redis failed: the durable path (the buffers are now skipped)
+        cache_failed(exc)
+        record_impressions(context, impressions)
+        record_exposures(context, shown)
 
 
 def promote(experiment: Experiment, arm_key: str, *, actor: str = "") -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from wagtail.signals import page_published, page_unpublished
@@ -19,6 +20,7 @@ from .recommendations.serving import flush_impressions as flush_recommendation_i
 from .recommendations.serving import forget_visitor_lists
 from .registry import register_assigner
 from .scoring.services import assign_visitor as assign_persona_and_scores
+from .segments.base import sqlite_regexp
 from .segments.models import Segment
 from .segments.services import (
     bump_definitions,
@@ -159,3 +161,12 @@ def forget_recommendations_without_consent(sender, visitor_id, changes, **kwargs
     """Withdrawing personalization consent removes the visitor's precomputed list at once."""
     if changes.get("personalization") is False:
         forget_visitor_lists(visitor_id)
+
+
+@receiver(connection_created, dispatch_uid="personalization.linear_time_regexp")
+def linear_time_regexp_on_sqlite(sender, connection, **kwargs):
+    """SQLite's REGEXP is Python's backtracking ``re``: segment rules with a regular expression
+    would be exponential in bulk recompute. RE2 instead, as in memory and as PostgreSQL's ``~``
+    (a pattern RE2 cannot read, from another app, still gets Python's ``re``)."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("REGEXP", 2, sqlite_regexp, deterministic=True)

@@ -19,23 +19,34 @@ def insert_on_conflict(
     conflict: Sequence[str],
     *,
     add: Sequence[str] = (),
+    ceilings: dict[str, object] | None = None,
     returning: str | None = None,
     chunk: int = 500,
 ) -> list:
     """Insert ``rows`` (values in ``columns`` order); on a ``conflict`` either do nothing or add
-    the new values of the ``add`` columns to the stored ones. Returns the ``returning`` column of
-    the rows inserted or updated (with ``add=()``: only the rows really inserted)."""
+    the new values of the ``add`` columns to the stored ones, stopping at ``ceilings`` (column
+    name to the largest value it may hold; inserted values must not exceed it already). Returns
+    the ``returning`` column of the rows inserted or updated (with ``add=()``: only the rows
+    really inserted)."""
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in columns]
     table = quote(model._meta.db_table)
     column_sql = ", ".join(quote(f.column) for f in fields)
     conflict_sql = ", ".join(quote(model._meta.get_field(name).column) for name in conflict)
+    ceiling_params: list = []
     if add:
-        updates = ", ".join(
-            f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}"
-            for c in (model._meta.get_field(name).column for name in add)
-        )
-        action = f"DO UPDATE SET {updates}"
+        assignments = []
+        for name in add:
+            field = model._meta.get_field(name)
+            column = quote(field.column)
+            total = f"{table}.{column} + EXCLUDED.{column}"
+            if ceilings and name in ceilings:
+                # CASE rather than LEAST (SQLite has none); CAST as SQLite binds decimals as text.
+                cap = "CAST(%s AS NUMERIC)"
+                total = f"CASE WHEN {total} > {cap} THEN {cap} ELSE {total} END"
+                ceiling_params += [field.get_db_prep_save(ceilings[name], connection)] * 2
+            assignments.append(f"{column} = {total}")
+        action = f"DO UPDATE SET {', '.join(assignments)}"
     else:
         action = "DO NOTHING"
     tail = f" RETURNING {quote(model._meta.get_field(returning).column)}" if returning else ""
@@ -56,7 +67,7 @@ def insert_on_conflict(
                 f"INSERT INTO {table} ({column_sql}) VALUES {values} "  # noqa: S608
                 f"ON CONFLICT ({conflict_sql}) {action}{tail}"
             )
-            cursor.execute(sql, params)
+            cursor.execute(sql, params + ceiling_params)
             if returning:
                 found.extend(value for (value,) in cursor.fetchall())
     return found

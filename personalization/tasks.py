@@ -1,4 +1,8 @@
-"""Celery tasks: thin, idempotent wrappers that take ids and call one service."""
+"""Celery tasks: thin, idempotent wrappers that take ids and call one service.
+
+Nobody reads their return values (beat and after-commit hooks fire and forget), so none stores
+a result: ``ignore_result=True`` keeps the result backend from filling with one key per task.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from .variants.services import flush_impressions as flush_impressions_service
 
 @shared_task(
     name="personalization.fold_profile",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.fold_profile"],
     acks_late=True,
     autoretry_for=(Exception,),
@@ -39,6 +44,7 @@ def fold_profile(visitor_id: str) -> int:
 
 @shared_task(
     name="personalization.fold_stragglers",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.fold_stragglers"],
     acks_late=True,
 )
@@ -49,6 +55,7 @@ def fold_straggling_events() -> int:
 
 @shared_task(
     name="personalization.recompute_time_dependent_segments",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.recompute_time_dependent_segments"],
     acks_late=True,
 )
@@ -59,6 +66,7 @@ def recompute_time_dependent_segments() -> dict:
 
 @shared_task(
     name="personalization.recompute_segment",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.recompute_segment"],
     acks_late=True,
 )
@@ -68,6 +76,7 @@ def recompute_segment_task(segment_id: int) -> dict | None:
 
 @shared_task(
     name="personalization.segment_webhook",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.segment_webhook"],
     acks_late=True,
     autoretry_for=(WebhookFailed,),
@@ -80,6 +89,7 @@ def segment_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
 
 @shared_task(
     name="personalization.record_segment_sizes",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.record_segment_sizes"],
     acks_late=True,
 )
@@ -90,6 +100,7 @@ def record_segment_sizes_task() -> int:
 
 @shared_task(
     name="personalization.purge_expired_data",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.purge_expired_data"],
     acks_late=True,
 )
@@ -99,6 +110,7 @@ def purge_expired_data() -> dict[str, int]:
 
 @shared_task(
     name="personalization.flush_impressions",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.flush_impressions"],
     acks_late=True,
 )
@@ -109,6 +121,7 @@ def flush_impressions() -> int:
 
 @shared_task(
     name="personalization.train_recommenders",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.train_recommenders"],
     acks_late=True,
     time_limit=3600,
@@ -120,6 +133,7 @@ def train_recommenders(algorithm: str | None = None) -> int:
 
 @shared_task(
     name="personalization.retrain_recommenders_if_needed",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.retrain_recommenders_if_needed"],
     acks_late=True,
 )
@@ -131,6 +145,7 @@ def retrain_recommenders_if_needed() -> int | None:
 
 @shared_task(
     name="personalization.flush_exposures",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.flush_exposures"],
     acks_late=True,
 )
@@ -141,6 +156,7 @@ def flush_exposures() -> int:
 
 @shared_task(
     name="personalization.update_bandits",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.update_bandits"],
     acks_late=True,
 )
@@ -151,6 +167,7 @@ def update_bandits() -> dict[str, int]:
 
 @shared_task(
     name="personalization.flush_recommendation_impressions",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.flush_recommendation_impressions"],
     acks_late=True,
 )
@@ -161,6 +178,7 @@ def flush_recommendation_impressions() -> int:
 
 @shared_task(
     name="personalization.train_models",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.train_models"],
     acks_late=True,
 )
@@ -172,6 +190,7 @@ def train_models(names: list[str] | None = None) -> dict[str, str]:
 
 @shared_task(
     name="personalization.apply_models",
+    ignore_result=True,
     queue=TASK_QUEUES["personalization.apply_models"],
     acks_late=True,
 )

@@ -12,11 +12,20 @@ import uuid
 from django.core.cache import caches
 from django.db import transaction
 
+from .cache_backends import (
+    CACHE_ERRORS,
+    FailSoftCache,
+    cache_failed,
+    cache_in_outage,
+    cache_is_down,
+)
 from .conf import get_setting
 
+__all__ = ["CACHE_ERRORS", "cache", "cache_failed", "cache_in_outage", "cache_is_down"]
 
-def cache():
-    return caches[get_setting("SNAPSHOT_CACHE_ALIAS")]
+
+def cache() -> FailSoftCache:
+    return FailSoftCache(caches[get_setting("SNAPSHOT_CACHE_ALIAS")])
 
 
 def snapshot_key(visitor_id: uuid.UUID | str) -> str:
@@ -115,13 +124,18 @@ def bump_version_token(key: str) -> None:
 # -- write buffers: rows the hot path defers (impressions, exposures) -------------------------
 
 
-def redis_list(name: str):
-    """(Redis client, full key) of a buffer list when the cache is Django's Redis backend, else
-    None (then callers write directly)."""
+def _redis_backend():
     from django.core.cache.backends.redis import RedisCache
 
-    store = cache()
-    if not isinstance(store, RedisCache):
+    store = cache().backend
+    return store if isinstance(store, RedisCache) and not cache_is_down() else None
+
+
+def redis_list(name: str):
+    """(Redis client, full key) of a buffer list when the cache is Django's Redis backend and up,
+    else None (then callers write directly)."""
+    store = _redis_backend()
+    if store is None:
         return None
     key = store.make_and_validate_key(name)
     return store._cache.get_client(key, write=True), key
@@ -129,27 +143,66 @@ def redis_list(name: str):
 
 def redis_list_key(name: str) -> str | None:
     """The full key of a buffer list without making a client (None without Redis)."""
-    from django.core.cache.backends.redis import RedisCache
-
-    store = cache()
-    return store.make_and_validate_key(name) if isinstance(store, RedisCache) else None
+    store = _redis_backend()
+    return store.make_and_validate_key(name) if store is not None else None
 
 
-def drain_list(name: str, lock_name: str, write, *, limit: int = 5000) -> int:
+def push_rows(name: str, rows: list[dict]) -> bool:
+    """Append rows to a buffer list in one ``RPUSH``. False when there is no buffer or Redis
+    fails: the caller then writes the rows directly (the durable path), never loses them."""
+    import json
+
+    target = redis_list(name)
+    if target is None:
+        return False
+    client, key = target
+    try:
+        client.rpush(key, json.dumps(rows, separators=(",", ":")))
+    except CACHE_ERRORS as exc:
+        cache_failed(exc)
+        return False
+    return True
+
+
+# Trim the rows a drainer read only while it still holds the lock: a drainer whose lock expired
+# mid-flush (a slow database) trims nothing, and the rows it wrote are written again,
+# harmlessly (``write`` ignores rows already stored), by whoever holds the lock now.
+_TRIM_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    redis.call('ltrim', KEYS[2], tonumber(ARGV[2]), -1)
+    return 1
+end
+return 0
+"""
+
+
+def drain_list(
+    name: str, lock_name: str, write, *, limit: int = 5000, lock_timeout: float = 60.0
+) -> int:
     """Hand a buffer's rows to ``write(rows) -> int`` in chunks; returns the sum it reports.
 
-    One drainer at a time (a cache lock). Chunks are read, written, then trimmed, so a crash
-    between the two re-delivers rows; ``write`` must ignore rows already stored.
+    One drainer at a time: a redis-py ``Lock`` with a token (released only by its owner). Rows
+    are read from the head of the list, written, then exactly the rows read are trimmed, in one
+    script that checks the lock is still ours. Pushes only append to the tail, so nothing unread
+    is lost; a crash between write and trim re-delivers rows, so ``write`` must ignore rows
+    already stored.
     """
+    import contextlib
     import json
+    import logging
+
+    from redis.exceptions import LockError
 
     target = redis_list(name)
     if target is None:
         return 0
     client, key = target
-    store = cache()
-    if not store.add(lock_name, 1, 60):
+    lock_key = cache().backend.make_and_validate_key(lock_name)
+    lock = client.lock(lock_key, timeout=lock_timeout, blocking=False)
+    if not lock.acquire():
         return 0
+    token = lock.local.token
+    trim = client.register_script(_TRIM_IF_OWNER)
     written = 0
     try:
         while True:
@@ -157,6 +210,11 @@ def drain_list(name: str, lock_name: str, write, *, limit: int = 5000) -> int:
             if not chunks:
                 return written
             written += write([row for chunk in chunks for row in json.loads(chunk)])
-            client.ltrim(key, len(chunks), -1)
+            if not trim(keys=[lock_key, key], args=[token, len(chunks)]):
+                logging.getLogger(__name__).warning(
+                    "Draining %s lost its lock; the next drain trims", name
+                )
+                return written
     finally:
-        store.delete(lock_name)
+        with contextlib.suppress(LockError):  # expired, maybe taken by another: not ours
+            lock.release()

@@ -20,6 +20,9 @@ class Event(models.Model):
     # False until folded into the profile; folding only ever reads unfolded rows, so a
     # re-delivered fold task finds nothing left to count.
     folded = models.BooleanField(default=False)
+    # True for an event that folding could not count (a value past a column's range stored
+    # before validation caught it, say): set aside, folded=True, so it never blocks the others.
+    quarantined = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [

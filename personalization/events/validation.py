@@ -18,12 +18,14 @@ from django.utils.dateparse import parse_datetime
 
 from ..conf import get_setting
 from ..registry import allowed_properties, event_types
+from ..text import text_problem
 from ..types import EventIn
 
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 PROPERTY_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 MAX_STRING = 1000
 MAX_LIST = 50
+MAX_BIGINT = 2**63 - 1
 
 
 class EventError(ValueError):
@@ -71,6 +73,9 @@ def _check_value(path: str, value: Any, depth: int = 0) -> None:
     if isinstance(value, str):
         if len(value) > MAX_STRING:
             raise EventError(path, f"Longer than {MAX_STRING} characters.")
+        problem = text_problem(value)
+        if problem:
+            raise EventError(path, problem)
         return
     if isinstance(value, list):
         if len(value) > MAX_LIST:
@@ -122,11 +127,21 @@ def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
                 names = " or ".join("number" if t in (int, float) else t.__name__ for t in expected)
                 raise EventError(f"properties.{name}", f"Must be a {names}.")
         _check_value(f"properties.{name}", item, depth=1)
-    if "value" in value and isinstance(value["value"], int | float) and value["value"] < 0:
-        raise EventError("properties.value", "Must not be negative.")
+    amount = value.get("value")
+    if isinstance(amount, int | float) and not isinstance(amount, bool):
+        if amount < 0:
+            raise EventError("properties.value", "Must not be negative.")
+        if amount > get_setting("MAX_EVENT_VALUE"):
+            raise EventError(
+                "properties.value", f"Must be at most {get_setting('MAX_EVENT_VALUE'):,}."
+            )
+    page_id = value.get("page_id")
+    if isinstance(page_id, int) and not 0 <= page_id <= MAX_BIGINT:
+        raise EventError("properties.page_id", "Must be a page id (0 to 2^63-1).")
     if "decision_id" in value and not _is_uuid(value["decision_id"]):
         raise EventError("properties.decision_id", "Must be a decision id (a UUID).")
-    if "tags" in value and any(not isinstance(t, str) for t in value["tags"]):
+    tags = value.get("tags")  # null is allowed, as for any optional property
+    if tags is not None and any(not isinstance(t, str) for t in tags):
         raise EventError("properties.tags", "Must be a list of strings.")
     size = len(json.dumps(value, separators=(",", ":")))
     if size > get_setting("MAX_PROPERTIES_BYTES"):

@@ -9,7 +9,6 @@ directly without Redis.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -26,7 +25,7 @@ from ..consent.services import visitors_collecting_events
 from ..context import VisitorContext, bump_content_version
 from ..events.services import idempotency_key
 from ..types import ArmAssignment, EventIn
-from ..visitor_cache import drain_list, redis_list, redis_list_key
+from ..visitor_cache import drain_list, push_rows, redis_list, redis_list_key
 from .assignment import CompiledArm, CompiledExperiment, assign
 from .bandits import initial_state
 from .features import visitor_features
@@ -213,12 +212,8 @@ def record_exposures(
     rows = exposure_rows(context, shown)
     if not rows:
         return 0
-    buffer = exposure_buffer()
-    if buffer is None:
-        _insert(rows)
-    else:
-        client, key = buffer
-        client.rpush(key, json.dumps(rows, separators=(",", ":")))
+    if not (broker_configured() and push_rows(BUFFER_KEY, rows)):
+        _insert(rows)  # no buffer, or Redis failed: the durable path
     return len(rows)
 
 

@@ -9,13 +9,14 @@ an erasure finds no events and no consent, so it recreates nothing.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,7 +31,12 @@ from .buckets import EPOCH, daily_horizon, day_start, hour_start, hourly_horizon
 from .models import Granularity, ProfileCounter, VisitorProfile
 from .snapshot import refresh_snapshot
 
+logger = logging.getLogger(__name__)
+
 FOLD_CHUNK = 2000
+# Errors that one event's content causes every time it is folded (a number past a column's
+# range, say): that event is quarantined. Anything else (a lost connection) is retried.
+POISON_ERRORS = (DataError, ArithmeticError, ValueError, TypeError)
 CounterKey = tuple[str, datetime, str, str]  # granularity, bucket, event type, dimension
 
 
@@ -52,10 +58,27 @@ def event_dimensions(properties: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(dims))
 
 
+def _column_max(model, name: str) -> Decimal:
+    field = model._meta.get_field(name)
+    return Decimal(10) ** (field.max_digits - field.decimal_places) - Decimal(10) ** (
+        -field.decimal_places
+    )
+
+
+def _capped(total: Decimal, model, name: str) -> Decimal:
+    """Sums stop at the largest number their column holds instead of failing the fold."""
+    return min(total, _column_max(model, name))
+
+
 def _event_value(properties: dict[str, Any]) -> Decimal:
+    """The event's ``value``; one past what a counter column holds is poison (``ValueError``):
+    validation refuses those, so it can only come from rows stored before it did."""
     value = properties.get("value")
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return Decimal(str(round(value, 2)))
+        amount = Decimal(str(round(value, 2)))
+        if amount > _column_max(ProfileCounter, "value"):
+            raise ValueError(f"value {value} is past the counters' range")
+        return amount
     return Decimal("0")
 
 
@@ -98,7 +121,8 @@ def _apply_to_profile(profile: VisitorProfile, event: Event, visit_gap: timedelt
     profile.event_count += 1
     if event.type == "purchase":
         profile.purchase_count += 1
-        profile.monetary_total += _event_value(event.properties)
+        total = profile.monetary_total + _event_value(event.properties)
+        profile.monetary_total = _capped(total, VisitorProfile, "monetary_total")
         if profile.last_purchase_at is None or ts > profile.last_purchase_at:
             profile.last_purchase_at = ts
 
@@ -118,7 +142,7 @@ def _counter_deltas(events: list[Event], now: datetime) -> dict[CounterKey, list
             for granularity, bucket in buckets:
                 delta = deltas[(str(granularity), bucket, event.type, dimension)]
                 delta[0] += 1
-                delta[1] += value
+                delta[1] = _capped(delta[1] + value, ProfileCounter, "value")
     return deltas
 
 
@@ -133,6 +157,7 @@ def _apply_counters(profile: VisitorProfile, deltas: dict[CounterKey, list]) -> 
         ),
         conflict=("profile", "granularity", "bucket", "event_type", "dimension"),
         add=("count", "value"),
+        ceilings={"value": _column_max(ProfileCounter, "value")},
     )
 
 
@@ -146,14 +171,42 @@ def fold_visitor(visitor_id: uuid.UUID | str, *, now: datetime | None = None) ->
     now = now or timezone.now()
     total = 0
     while True:
-        processed, counted = _fold_chunk(visitor_id, now)
+        try:
+            processed, counted = _fold_chunk(visitor_id, now)
+        except POISON_ERRORS:
+            processed, counted = _fold_one_by_one(visitor_id, now)
         total += counted
         if processed < FOLD_CHUNK:
             return total
 
 
-def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
-    """Fold up to FOLD_CHUNK events: (events marked folded, events counted).
+def _fold_one_by_one(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
+    """A chunk failed: fold its events one at a time and quarantine those that still fail, so
+    one bad event never keeps the visitor's others (or the next visitors) unfolded."""
+    pks = list(
+        Event.objects.filter(visitor_id=visitor_id, folded=False)
+        .order_by("timestamp", "id")
+        .values_list("pk", flat=True)[:FOLD_CHUNK]
+    )
+    counted = 0
+    for pk in pks:
+        try:
+            counted += _fold_chunk(visitor_id, now, only=pk)[1]
+        except POISON_ERRORS as exc:
+            Event.objects.filter(pk=pk).update(folded=True, quarantined=True)
+            logger.error(
+                "Quarantined event %s of visitor %s: folding it fails with %s: %s",
+                pk,
+                visitor_id,
+                type(exc).__name__,
+                exc,
+            )
+    return len(pks), counted
+
+
+def _fold_chunk(visitor_id: uuid.UUID, now: datetime, only: int | None = None) -> tuple[int, int]:
+    """Fold up to FOLD_CHUNK events (or the one event ``only``): (events marked folded, events
+    counted).
 
     Events whose visitor no longer allows collecting them (consent withdrawn, or the visitor
     erased while the batch was in flight) are deleted, not kept unfolded or folded.
@@ -161,11 +214,10 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
     with transaction.atomic():
         lock_visitor(visitor_id)
         explicit = explicit_consent(visitor_id)  # under the lock: erasure cannot slip between
-        events = list(
-            Event.objects.filter(visitor_id=visitor_id, folded=False).order_by("timestamp", "id")[
-                :FOLD_CHUNK
-            ]
-        )
+        unfolded = Event.objects.filter(visitor_id=visitor_id, folded=False)
+        if only is not None:
+            unfolded = unfolded.filter(pk=only)
+        events = list(unfolded.order_by("timestamp", "id")[:FOLD_CHUNK])
         if not events:
             return 0, 0
         if not may_collect_events(explicit):
@@ -187,15 +239,25 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime) -> tuple[int, int]:
     return len(events), len(events) if allowed else 0
 
 
-def fold_stragglers(*, older_than: timedelta = timedelta(minutes=2), limit: int = 1000) -> int:
+def fold_stragglers(*, older_than: timedelta | None = None, limit: int = 1000) -> int:
     """Fold events whose fold task never ran (a broker outage between commit and enqueue, a
-    worker lost with the message). Returns how many visitors it folded; run it from beat."""
+    worker killed holding the message unacknowledged until the broker's visibility timeout).
+    Events older than ``PERSONALIZATION_FOLD_STRAGGLER_SECONDS`` count as lost; run it from
+    beat about as often, so none waits much longer than twice that. Returns how many visitors
+    it folded."""
+    if older_than is None:
+        older_than = timedelta(seconds=get_setting("FOLD_STRAGGLER_SECONDS"))
     cutoff = timezone.now() - older_than
     visitor_ids = list(
         Event.objects.filter(folded=False, received_at__lt=cutoff)
         .values_list("visitor_id", flat=True)
         .distinct()[:limit]
     )
+    failed = 0
     for visitor_id in visitor_ids:
-        fold_visitor(visitor_id)
-    return len(visitor_ids)
+        try:
+            fold_visitor(visitor_id)
+        except Exception:  # noqa: BLE001 - one visitor's failure must not stop the sweep
+            failed += 1
+            logger.exception("Folding visitor %s failed; the next sweep retries", visitor_id)
+    return len(visitor_ids) - failed

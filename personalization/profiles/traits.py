@@ -13,6 +13,7 @@ from ..conf import get_setting
 from ..consent.purposes import PERSONALIZATION
 from ..consent.services import effective_consent, explicit_consent
 from ..signals import profile_changed
+from ..text import find_unstorable
 from ..visitor_cache import invalidate_visitor
 from .models import VisitorProfile
 
@@ -41,8 +42,9 @@ def validate_traits(traits: Any) -> dict[str, Any]:
             raise TraitError(path, "Names are letters, digits and '_', up to 64 characters.")
         if isinstance(value, str) and len(value) > 1000:
             raise TraitError(path, "Longer than 1000 characters.")
-        if isinstance(value, float) and value != value:
-            raise TraitError(path, "Must be a finite number.")
+        unstorable = find_unstorable(value, path)
+        if unstorable:
+            raise TraitError(*unstorable)
         if isinstance(value, list):
             if len(value) > 100 or any(
                 not isinstance(v, str | int | float | bool) or isinstance(v, str) and len(v) > 200

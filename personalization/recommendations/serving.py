@@ -8,7 +8,6 @@ another version than the active one is a miss (activation needs no flush).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import uuid
@@ -23,7 +22,7 @@ from ..conf import get_setting
 from ..consent.services import effective_consent, visitors_collecting_events
 from ..context import VisitorContext
 from ..segments.services import visitor_snapshot
-from ..visitor_cache import cache, drain_list, redis_list
+from ..visitor_cache import cache, drain_list, push_rows
 from . import artefacts
 from .algorithms import top_n
 from .catalogue import CatalogueItem, catalogue
@@ -466,13 +465,10 @@ def record_impression(visitor: VisitorContext, result: Recommendations) -> bool:
         "items": [item.id for item in result.items],
         "created_at": visitor.now.isoformat(),
     }
-    # Buffered only where a broker runs the beat task that drains the buffer.
-    buffer = redis_list(IMPRESSION_BUFFER) if broker_configured() else None
-    if buffer is None:
+    # Buffered only where a broker runs the beat task that drains the buffer; with no buffer,
+    # or Redis failing, written directly (the durable path).
+    if not (broker_configured() and push_rows(IMPRESSION_BUFFER, [row])):
         _insert_impressions([row])
-    else:
-        client, key = buffer
-        client.rpush(key, json.dumps([row], separators=(",", ":")))
     return True
 
 

@@ -8,6 +8,7 @@ known in bulk, so membership treats them as "may match" and the decision checks 
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -161,14 +162,86 @@ def window(params: dict, name: str = "within") -> timedelta | None:
     return timedelta(seconds=seconds)
 
 
-def regex(params: dict, name: str) -> re.Pattern:
+# Editors' regular expressions run in two engines: RE2 in memory (linear time, no
+# backtracking) and PostgreSQL's ``~`` in SQL (Spencer's ARE engine, a DFA/NFA hybrid that
+# backtracks only for back-references). Patterns are held to what both read alike: RE2's syntax
+# without back-references or look-around (RE2 refuses them), escapes limited to the shared
+# ones (``\b`` is a word boundary in RE2 but a backspace in PostgreSQL), no inline flags but a
+# leading ``(?i)``, no named groups, repetition counts up to PostgreSQL's 255; ``.`` matches a
+# newline in both. SQLite's REGEXP runs RE2 too (signal_handlers), so no engine backtracks.
+_SHARED_ESCAPES = set("dDsSwWntrfv")
+_REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+MAX_REPEAT = 255
+
+
+def _outside_common_subset(pattern: str) -> str | None:
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            escaped = pattern[i + 1]
+            if escaped.isalnum() and escaped not in _SHARED_ESCAPES:
+                return (
+                    f"\\{escaped} is not supported (use \\d \\s \\w, their capitals, "
+                    "or escape punctuation)."
+                )
+            i += 2
+            continue
+        group = pattern.startswith("(?", i) and not pattern.startswith("(?:", i)
+        if group and not (i == 0 and pattern.startswith("(?i)")):
+            return "Only (?:...) groups and a leading (?i) are supported."
+        i += 1
+    for low, high in _REPEAT.findall(pattern):
+        if int(low) > MAX_REPEAT or (high and int(high) > MAX_REPEAT):
+            return f"Repetition counts go up to {MAX_REPEAT}."
+    return None
+
+
+def compile_regex(pattern: str):
+    """A linear-time RE2 pattern (``.search``, ``.pattern`` as ``re``), or ``ValueError``."""
+    import re2
+
+    problem = _outside_common_subset(pattern)
+    if problem:
+        raise ValueError(problem)
+    options = re2.Options()
+    options.log_errors = False
+    options.dot_nl = True  # as PostgreSQL's '.', which matches a newline
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        message = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(f"Invalid regular expression: {message}.") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _sqlite_pattern(pattern: str):
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.dot_nl = True
+    try:
+        return re2.compile(pattern, options)
+    except re2.error:
+        return re.compile(pattern)
+
+
+def sqlite_regexp(pattern: str | None, string: object) -> bool | None:
+    """SQLite's REGEXP function (``string REGEXP pattern``), in linear time."""
+    if pattern is None or string is None:
+        return None
+    return _sqlite_pattern(pattern).search(str(string)) is not None
+
+
+def regex(params: dict, name: str):
     pattern = param(params, name, (str,))
     if len(pattern) > 200:
         raise ConditionError(f"params.{name}", "At most 200 characters.")
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ConditionError(f"params.{name}", f"Invalid regular expression: {exc}.") from None
+        return compile_regex(pattern)
+    except ValueError as exc:
+        raise ConditionError(f"params.{name}", str(exc)) from None
 
 
 def compare(op: str, left, value, value2=None) -> bool:

@@ -277,6 +277,11 @@ class _JSONValue(Condition):
             return has
         if op == "missing":
             return ~has
+        # A missing key must be a definite False in SQL, not NULL: NOT(NULL) is NULL, so
+        # "not (churn > 0.5)" would drop the profiles without a churn score that match in memory.
+        return has & self._value_q(key, op)
+
+    def _value_q(self, key: str, op: str) -> Q:
         is_string = json_type_is(self.json_field, self.name, "string")
         is_number = json_type_is(self.json_field, self.name, "number")
         if op in {"equals", "not_equals", "in"}:
@@ -287,7 +292,7 @@ class _JSONValue(Condition):
                     hit |= is_string & Q(**{f"{key}__exact": v})
                 else:
                     hit |= is_number & Q(**{f"{key}__exact": v})
-            return has & (hit if op != "not_equals" else ~hit)
+            return hit if op != "not_equals" else ~hit
         if op in {"gt", "gte", "lt", "lte"}:
             return is_number & Q(**{f"{key}__{op}": self.value})
         text = KT(key)

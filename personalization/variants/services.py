@@ -6,7 +6,7 @@ none after that), so a ``decide`` call or a page full of snippets reads no conte
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..background import broker_configured
+from ..conf import get_setting
 from ..consent.services import visitors_collecting_events
 from ..context import VisitorContext
-from ..visitor_cache import drain_list, redis_list
+from ..visitor_cache import drain_list, push_rows, redis_list
 from .blocks import variant_rule
 from .models import Impression, PersonalizedContent
 from .selection import Choice, VariantRule, choose
+
+logger = logging.getLogger(__name__)
 
 BUFFER_KEY = "personalization:impressions:buffer"
 FLUSH_LOCK_KEY = "personalization:impressions:flushing"
@@ -93,18 +96,15 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
 
     With Redis as the cache, the whole call's impressions are one ``RPUSH`` (no database
     transaction on the hot path); ``flush_impressions`` (a beat task) writes them in bulk.
-    Without Redis (a laptop, SQLite), or without a Celery broker (so no beat to flush them),
-    they are one INSERT, in the request.
+    Without Redis (a laptop, SQLite), with ``PERSONALIZATION_IMPRESSION_BUFFER`` off, or while
+    Redis is down, they are one INSERT, in the request. Buffered rows are best-effort: a Redis
+    restart without persistence loses what the last flush had not written (see docs/faults.md).
     """
     rows = impression_rows(context, decisions)
     if not rows:
         return 0
-    buffer = impression_buffer()
-    if buffer is None:
+    if not (buffering_impressions() and push_rows(BUFFER_KEY, rows)):
         _insert(rows)  # consent was just checked on the snapshot
-    else:
-        client, key = buffer
-        client.rpush(key, json.dumps(rows, separators=(",", ":")))
     return len(rows)
 
 
@@ -130,24 +130,31 @@ def impression_rows(context: VisitorContext, decisions: Sequence[Decision]) -> l
     ]
 
 
+def buffering_impressions() -> bool:
+    """Whether impressions go to the Redis buffer: a broker runs the beat task that drains it,
+    and ``PERSONALIZATION_IMPRESSION_BUFFER`` is on (Redis itself is checked when pushing)."""
+    return broker_configured() and bool(get_setting("IMPRESSION_BUFFER"))
+
+
 def impression_buffer():
-    """(Redis client, list key) when the cache is Django's Redis backend and a broker runs the
-    beat task that drains it, else None (then rows are written in the request)."""
-    return redis_list(BUFFER_KEY) if broker_configured() else None
+    """(Redis client, list key) where impressions are buffered now, else None."""
+    return redis_list(BUFFER_KEY) if buffering_impressions() else None
 
 
-def flush_impressions(*, limit: int = 5000) -> int:
+def flush_impressions(*, limit: int = 5000, lock_timeout: float = 60.0) -> int:
     """Write buffered impressions to the database; returns how many were written.
 
     Rows already there are ignored, so a retry after a crash duplicates nothing. Visitors who
-    withdrew consent or were erased while their impressions waited are dropped.
+    withdrew consent or were erased while their impressions waited are dropped. One flusher at
+    a time, trimming only what it read (``drain_list``); still drained with the buffer turned
+    off, for rows pushed before.
     """
 
     def write(rows: list[dict]) -> int:
         allowed = visitors_collecting_events({row["visitor_id"] for row in rows})
         return _insert([row for row in rows if uuid.UUID(row["visitor_id"]) in allowed])
 
-    return drain_list(BUFFER_KEY, FLUSH_LOCK_KEY, write, limit=limit)
+    return drain_list(BUFFER_KEY, FLUSH_LOCK_KEY, write, limit=limit, lock_timeout=lock_timeout)
 
 
 def _insert(rows: list[dict]) -> int:

@@ -4,17 +4,44 @@ Only ``application/json`` is parsed; any other content type is a 415. ``text/pla
 particular is not: it is the content type a page on another site can send without a CORS
 preflight, so accepting it would let such a page record consent or events (the tracker's
 beacons send ``application/json``).
+
+Three bounds keep hostile JSON a 4xx: the size (``MAX_BODY_BYTES``, before reading), the nesting
+depth (``MAX_JSON_DEPTH``, counted before ``json.loads`` so the parser never recurses deeply), and
+the text itself (no NUL or unpaired surrogate anywhere, which PostgreSQL cannot store).
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.parsers import BaseParser
 
 from ...conf import get_setting
+from ...text import find_unstorable
+
+_ESCAPES = re.compile(r"\\.", re.DOTALL)
+# With escapes gone, strings are plain "..." and drop out whole, as does all but brackets.
+_NOT_BRACKETS = re.compile(r'"[^"]*"|[^\[\]{}"]+')
+_INNERMOST = re.compile(r"\[\]|\{\}")
+
+
+def json_depth_exceeds(text: str, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than ``limit`` (or do not balance).
+
+    Each step is one linear regular-expression pass in C: keep the brackets, then remove the
+    innermost pairs ``limit`` times; whatever is left nests deeper. Never recursive.
+    """
+    skeleton = _NOT_BRACKETS.sub("", _ESCAPES.sub("", text))
+    for _ in range(limit):
+        if not skeleton:
+            return False
+        skeleton, removed = _INNERMOST.subn("", skeleton)
+        if not removed:
+            break
+    return bool(skeleton)
 
 
 class PayloadTooLarge(APIException):
@@ -40,6 +67,21 @@ class BoundedJSONParser(BaseParser):
         if len(body) > limit:
             raise PayloadTooLarge()
         try:
-            return json.loads(body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise ParseError(f"Malformed JSON: {exc}") from None
+        depth = get_setting("MAX_JSON_DEPTH")
+        too_deep = json_depth_exceeds(text, depth)
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            too_deep = True
+        except ValueError as exc:
+            raise ParseError(f"Malformed JSON: {exc}") from None
+        if too_deep:
+            raise ValidationError({"body": [f"JSON nested deeper than {depth} levels."]})
+        found = find_unstorable(data)
+        if found is not None:
+            field, problem = found
+            raise ValidationError({field: [problem]})
+        return data

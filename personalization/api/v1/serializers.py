@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ...conf import get_setting
 from ...consent.purposes import PURPOSES
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only: DRF's own also takes 0, 1, "yes" and "on", which the
+    schema (``type: boolean``) does not allow."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {purpose: {"type": "boolean"} for purpose in PURPOSES},
+        "additionalProperties": False,
+        "minProperties": 1,
+    }
+)
+class PurposesField(serializers.DictField):
+    """At least one known purpose, each granted (true) or refused (false)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=StrictBooleanField(), allow_empty=False, **kwargs)
 
 
 class EventSerializer(serializers.Serializer):
@@ -35,15 +61,15 @@ class ClientContextSerializer(serializers.Serializer):
     language = serializers.CharField(required=False, allow_blank=True, max_length=35)
     country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
     region = serializers.CharField(required=False, allow_blank=True, max_length=16)
-    dnt = serializers.BooleanField(required=False)
-    gpc = serializers.BooleanField(required=False)
+    dnt = StrictBooleanField(required=False)
+    gpc = StrictBooleanField(required=False)
 
 
 class EventBatchSerializer(serializers.Serializer):
     visitor_id = serializers.CharField(
         required=False, help_text="Signed visitor token (or X-Visitor-Id header, or cookie)."
     )
-    events = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+    events = serializers.ListField(child=serializers.JSONField(), allow_empty=False, min_length=1)
     context = ClientContextSerializer(required=False)
 
     def validate_events(self, value):
@@ -84,7 +110,7 @@ class IngestResultSerializer(serializers.Serializer):
 
 class ConsentUpdateSerializer(serializers.Serializer):
     visitor_id = serializers.CharField(required=False)
-    purposes = serializers.DictField(child=serializers.BooleanField(), allow_empty=False)
+    purposes = PurposesField()
 
     def validate_purposes(self, value):
         unknown = sorted(set(value) - set(PURPOSES))
@@ -108,7 +134,7 @@ class ConsentStateSerializer(serializers.Serializer):
 
 class TraitsSerializer(serializers.Serializer):
     traits = serializers.DictField()
-    require_consent = serializers.BooleanField(
+    require_consent = StrictBooleanField(
         default=True,
         help_text="False only where the site has another legal basis (e.g. a contract).",
     )
@@ -196,7 +222,7 @@ class DecideRequestSerializer(serializers.Serializer):
         max_length=50,
         help_text="Slugs of personalized content wanted on this page.",
     )
-    include_html = serializers.BooleanField(
+    include_html = StrictBooleanField(
         default=False, help_text="Also render each chosen variant to HTML."
     )
 

@@ -8,12 +8,35 @@ trusting it would let anyone lift the limit by varying the header.
 
 from __future__ import annotations
 
+import logging
+import time
+
 from rest_framework.throttling import SimpleRateThrottle
 
 from ...conf import get_setting
 from ...profiles.identity import parse_visitor_token
-from ...visitor_cache import throttle_key
+from ...visitor_cache import (
+    CACHE_ERRORS,
+    cache_failed,
+    cache_in_outage,
+    cache_is_down,
+    throttle_key,
+)
 from .authentication import ApiClient
+
+logger = logging.getLogger(__name__)
+
+
+_last_warning = [0.0]
+
+
+def _fail_open() -> bool:
+    """Let the request through while the throttle's cache is down, saying so once a minute:
+    refusing every caller would turn an outage of a helper into an outage of the site."""
+    if time.monotonic() - _last_warning[0] > 60:
+        _last_warning[0] = time.monotonic()
+        logger.warning("Rate limits not enforced while the throttle cache is unavailable")
+    return True
 
 
 class _ConfiguredRateThrottle(SimpleRateThrottle):
@@ -27,7 +50,14 @@ class _ConfiguredRateThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        if cache_is_down():
+            return _fail_open()
+        try:
+            allowed = super().allow_request(request, view)
+        except CACHE_ERRORS as exc:  # a plain RedisCache raises; FailSoftRedisCache misses
+            cache_failed(exc)
+            return _fail_open()
+        return _fail_open() if cache_in_outage() else allowed
 
     def scope_for(self, request) -> str:
         return self.scope

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,7 +29,7 @@ from .authentication import ApiKeyAuthentication, is_api_client
 from .identity import mint_visitor, resolve_visitor, usable_snapshot, visitor_token
 from .parsers import BoundedJSONParser
 from .permissions import IsVisitorOrAllowed, check_origin
-from .schema import AutoSchema, extend_schema
+from .schema import PersonalizationAutoSchema, extend_schema
 from .throttling import ClientRateThrottle, VisitorRateThrottle
 
 
@@ -40,9 +40,9 @@ class PersonalizationAPIView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [VisitorRateThrottle, ClientRateThrottle]
     parser_classes = [BoundedJSONParser]  # anything else is a 415, never parsed
-    # drf-spectacular's, whatever the host's DEFAULT_SCHEMA_CLASS says (DRF's own would make
-    # the schema endpoint fail with "Incompatible AutoSchema").
-    schema = AutoSchema()
+    # Ours, whatever the host's DEFAULT_SCHEMA_CLASS says (DRF's own would make the schema
+    # endpoint fail with "Incompatible AutoSchema"); it documents every error answer.
+    schema = PersonalizationAutoSchema()
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -50,6 +50,10 @@ class PersonalizationAPIView(APIView):
         return response
 
     def initial(self, request, *args, **kwargs):
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            # Before throttles and permissions read the body or the visitor: TRACE is a 405.
+            raise MethodNotAllowed(request.method)
         if "visitor_id" in request.query_params:
             # URLs end up in access logs, proxies and browser history: a token there leaks.
             raise ValidationError({"visitor_id": [ID_IN_QUERY_REFUSED]})
@@ -274,7 +278,7 @@ class VisitorView(PersonalizationAPIView):
     permission_classes = [IsVisitorOrAllowed]
     required_perm = "personalization.erase_visitor"
 
-    @extend_schema(responses=s.ErasureResultSerializer, summary="Erase a visitor everywhere")
+    @extend_schema(responses={200: s.ErasureResultSerializer}, summary="Erase a visitor everywhere")
     def delete(self, request, visitor_id):
         visitor_id = self.kwargs["visitor_id"]  # parsed in initial()
         counts = erase_visitor(visitor_id, actor=_actor(request))
