@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('personalization', '0003_variants'),
+        ('personalization', '0006_scoring'),
     ]
 
     operations = [
