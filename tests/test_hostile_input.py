@@ -51,6 +51,9 @@ def nested(depth: int) -> str:
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
 def test_deep_nesting_is_a_400_not_a_500(visitor, url, body, content_type):
     response = post(visitor.client, url, body, visitor.token, content_type=content_type)
+    if content_type == "text/plain":  # never parsed at all (cross-site without a preflight)
+        assert response.status_code == 415, response.content[:300]
+        return
     assert response.status_code == 400, response.content[:300]
     assert "body" in response.json() or "detail" in response.json()
 
@@ -134,7 +137,7 @@ def test_python_callers_get_the_same_text_checks():
 
 
 def test_values_past_the_column_range_are_refused(visitor):
-    response = visitor.send(
+    response = visitor.send_signed(
         {"type": "purchase", "id": "huge", "properties": {"value": 1e13}},
         {"type": "purchase", "id": "max", "properties": {"value": 1_000_000_000}},
         {"type": "page_view", "id": "page", "properties": {"page_id": 2**70}},
@@ -150,11 +153,11 @@ def test_values_past_the_column_range_are_refused(visitor):
 
 
 def test_sums_stop_at_the_column_maximum(visitor):
-    visitor.send({"type": "purchase", "id": "p1", "properties": {"value": 10}})
+    visitor.send_signed({"type": "purchase", "id": "p1", "properties": {"value": 10}})
     profile = VisitorProfile.objects.get(visitor_id=visitor.id)
     VisitorProfile.objects.filter(pk=profile.pk).update(monetary_total=COLUMN_MAX - 5)
     ProfileCounter.objects.filter(profile=profile).update(value=COLUMN_MAX - 5)
-    response = visitor.send({"type": "purchase", "id": "p2", "properties": {"value": 999}})
+    response = visitor.send_signed({"type": "purchase", "id": "p2", "properties": {"value": 999}})
     assert response.status_code == 202 and response.json()["accepted"] == 1
     profile.refresh_from_db()
     assert profile.monetary_total == COLUMN_MAX

@@ -13,6 +13,7 @@ from django.utils import timezone
 from personalization.variants import services
 from personalization.variants.models import Impression
 from personalization.variants.services import flush_impressions, impression_buffer
+from personalization.visitor_cache import cache
 
 from ..own_redis import OwnRedis, needs_redis_server, use_own_redis_cache
 
@@ -76,7 +77,7 @@ def test_overlapping_flushers_lose_no_unread_rows(own_redis, visitor, monkeypatc
 def test_a_flusher_releases_only_its_own_lock(own_redis, visitor):
     push(visitor.id, 2)
     client, _key = impression_buffer()
-    lock_key = services.cache().backend.make_and_validate_key(services.FLUSH_LOCK_KEY)
+    lock_key = cache().backend.make_and_validate_key(services.FLUSH_LOCK_KEY)
     client.set(lock_key, "someone-else")  # another flusher holds the lock
     assert flush_impressions() == 0
     assert client.get(lock_key) == b"someone-else"
