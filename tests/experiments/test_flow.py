@@ -169,9 +169,12 @@ def test_results_api_for_analysts_only(experiment, settings):
         .status_code
         == 404
     )
-    for bad in ("x", str(10**20)):
+    answer = by_arm["a"].client.get(RESULTS.format(10**20), HTTP_AUTHORIZATION="Api-Key s3cret")
+    assert answer.status_code == 404  # past a bigint: no such experiment, not a database error
+    for bad in ("x", "-1", "1.5"):
         answer = by_arm["a"].client.get(RESULTS.format(bad), HTTP_AUTHORIZATION="Api-Key s3cret")
-        assert answer.status_code in (301, 404)
+        assert answer.status_code == 400
+        assert list(answer.json()) == ["experiment_id"]
 
     analyst = get_user_model().objects.create_user("ana", password="pw-12345")
     analyst.groups.add(Group.objects.get_or_create(name="Personalization analysts")[0])

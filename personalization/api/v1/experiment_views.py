@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
@@ -35,6 +35,11 @@ class ExperimentResultsView(PersonalizationAPIView):
     permission_classes = [IsAnalyst]
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "experiment_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Its id."
+            )
+        ],
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="The results."),
             403: OpenApiResponse(description="Not a server client or analyst."),
@@ -42,7 +47,11 @@ class ExperimentResultsView(PersonalizationAPIView):
         },
         summary="Results of an experiment",
     )
-    def get(self, request, experiment_id: int):
+    def get(self, request, experiment_id: str):
+        # Matched as text so a malformed id is a 400 naming it, as every input is, not a 404.
+        if not experiment_id.isascii() or not experiment_id.isdigit():
+            raise ValidationError({"experiment_id": ["Not an experiment id (a positive integer)."]})
+        experiment_id = int(experiment_id)
         in_range = 0 < experiment_id < 2**63  # past a bigint: no such row, not a database error
         experiment = Experiment.objects.filter(pk=experiment_id).first() if in_range else None
         if experiment is None:

@@ -26,7 +26,7 @@ urlpatterns = [
     path("segments", segment_views.SegmentListView.as_view(), name="segments"),
     path("segments/estimate", segment_views.SegmentEstimateView.as_view(), name="segment-estimate"),
     path(
-        "experiments/<int:experiment_id>/results",
+        "experiments/<str:experiment_id>/results",
         experiment_views.ExperimentResultsView.as_view(),
         name="experiment-results",
     ),
