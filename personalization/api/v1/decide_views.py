@@ -10,14 +10,12 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ...context import build_visitor_context, versions_and_snapshot
 from ...decisions import decide, record_shown
 from ...types import RequestContext
 from ...variants.services import snippet_definitions
-from ...visitors import user_facts
 from . import serializers as s
-from .authentication import ApiKeyAuthentication, is_api_client
-from .identity import resolve_visitor, usable_snapshot, visitor_token
+from .authentication import ApiKeyAuthentication
+from .identity import api_visitor_context, resolve_visitor, visitor_token
 from .schema import extend_schema
 from .segment_views import _timezone
 from .views import PersonalizationAPIView, _context_for
@@ -54,23 +52,13 @@ class DecideView(PersonalizationAPIView):
         body_context = data.get("context", {})
         timezone_name = _timezone(body_context.get("timezone", ""))
         context = _with_query(_context_for(request, body_context), body_context.get("query", {}))
-        visitor_id = resolve_visitor(request, data.get("visitor_id"))
-        # Versions and snapshot in one round trip; the snapshot also says whose profile the
-        # token reaches (an account's needs its session).
-        version_pair, snapshot = versions_and_snapshot(visitor_id)
-        visitor_id, _ = usable_snapshot(request, visitor_id, snapshot=snapshot)
-        authenticated, groups = (
-            (False, frozenset()) if is_api_client(request) else user_facts(request._request)
-        )
-        visitor = build_visitor_context(
-            visitor_id,
+        visitor = api_visitor_context(
+            request,
+            resolve_visitor(request, data.get("visitor_id")),
             context,
-            version_pair=version_pair,
-            snapshot=snapshot if visitor_id is not None else None,
             timezone_name=timezone_name,
-            is_authenticated=authenticated,
-            user_groups=groups,
         )
+        visitor_id = visitor.visitor_id
         content_version = visitor.versions[1]
         placements = list(dict.fromkeys(data["placements"]))
         known = snippet_definitions(content_version)

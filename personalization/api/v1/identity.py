@@ -13,12 +13,15 @@ import uuid
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from ...conf import get_setting
+from ...context import VisitorContext, build_visitor_context, versions_and_snapshot
 from ...profiles.identity import parse_raw_visitor_id, parse_visitor_token, sign_visitor_id
 from ...profiles.snapshot import ProfileSnapshot, get_snapshot
+from ...types import RequestContext
 from ...visitors import (
     ensure_visitor_id,
     forget_visitor,
     may_use_profile,
+    user_facts,
     visitor_id_from_request,
 )
 from .authentication import is_api_client
@@ -92,3 +95,29 @@ def mint_visitor(request) -> uuid.UUID:
 
 def visitor_token(visitor_id: uuid.UUID | None) -> str | None:
     return sign_visitor_id(visitor_id) if visitor_id else None
+
+
+def api_visitor_context(
+    request, visitor_id: uuid.UUID | None, context: RequestContext, *, timezone_name: str = ""
+) -> VisitorContext:
+    """The visitor context of an API request (decide, recommendations), after ``resolve_visitor``.
+
+    Versions and snapshot come in one cache round trip; the snapshot also says whose profile the
+    token reaches, so a token that reaches an account's profile without its session is refused
+    (explicit token) or dropped (stale cookie) exactly as ``usable_snapshot`` says. API-key
+    clients speak for a visitor, not for a logged-in user.
+    """
+    version_pair, snapshot = versions_and_snapshot(visitor_id)
+    visitor_id, _ = usable_snapshot(request, visitor_id, snapshot=snapshot)
+    authenticated, groups = (
+        (False, frozenset()) if is_api_client(request) else user_facts(request._request)
+    )
+    return build_visitor_context(
+        visitor_id,
+        context,
+        version_pair=version_pair,
+        snapshot=snapshot if visitor_id is not None else None,
+        timezone_name=timezone_name,
+        is_authenticated=authenticated,
+        user_groups=groups,
+    )

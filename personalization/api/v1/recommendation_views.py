@@ -10,12 +10,10 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ...context import build_visitor_context, versions_and_snapshot
 from ...recommendations.serving import Filters, recommend
-from ...visitors import user_facts
 from . import recommendation_serializers as s
-from .authentication import ApiKeyAuthentication, is_api_client
-from .identity import resolve_visitor, usable_snapshot, visitor_token
+from .authentication import ApiKeyAuthentication
+from .identity import api_visitor_context, resolve_visitor, visitor_token
 from .schema import extend_schema
 from .views import PersonalizationAPIView, _context_for
 
@@ -60,22 +58,8 @@ class RecommendationsView(PersonalizationAPIView):
         serializer = s.RecommendationsQuerySerializer(data=raw)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        visitor_id = resolve_visitor(request)
-        # Versions and snapshot in one round trip; the snapshot also says whose profile the
-        # token reaches (an account's needs its session: refused, or a stale cookie dropped).
-        version_pair, snapshot = versions_and_snapshot(visitor_id)
-        visitor_id, _ = usable_snapshot(request, visitor_id, snapshot=snapshot)
-        authenticated, groups = (
-            (False, frozenset()) if is_api_client(request) else user_facts(request._request)
-        )
-        visitor = build_visitor_context(
-            visitor_id,
-            _context_for(request, {}),
-            version_pair=version_pair,
-            snapshot=snapshot if visitor_id is not None else None,
-            is_authenticated=authenticated,
-            user_groups=groups,
-        )
+        visitor = api_visitor_context(request, resolve_visitor(request), _context_for(request, {}))
+        visitor_id = visitor.visitor_id
         result = recommend(
             visitor,
             limit=data["limit"],
