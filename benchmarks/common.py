@@ -70,3 +70,37 @@ def emit_results(results: dict, json_path: str | None) -> None:
         with open(json_path, "w") as f:
             f.write(json.dumps(results, indent=2, default=str) + "\n")
     print(json.dumps(results, default=str), flush=True)
+
+
+def run_wrk(script: str, url: str, *, concurrency: int, duration: float, threads: int = 2) -> dict:
+    """Run ``wrk`` with a Lua ``script`` that prints one ``PZJSON {...}`` line in its ``done``
+    hook; returns that line's numbers (requests, duration and latencies in microseconds)."""
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        proc = subprocess.run(
+            [
+                shutil.which("wrk"),
+                f"-t{threads}",
+                f"-c{concurrency}",
+                f"-d{max(1, round(duration))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                handle.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            check=True,
+        )
+    finally:
+        os.unlink(handle.name)
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("PZJSON "))
+    return json.loads(line[len("PZJSON ") :])

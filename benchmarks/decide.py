@@ -39,9 +39,7 @@ import random
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -55,6 +53,7 @@ from common import (  # benchmarks/common.py, beside this script
     load_average,
     local_services,
     log,
+    run_wrk,
     service_env,
 )
 from ingest import (
@@ -395,31 +394,13 @@ def wrk_load(port: int, path: str, requests: list[tuple[str, bytes]], args) -> d
         bodies=", ".join(lua_string(b.decode()) for _t, b in requests),
         user_agent=USER_AGENT,
     )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        threads = max(1, min(2, args.concurrency))
-        proc = subprocess.run(
-            [
-                shutil.which("wrk"),
-                f"-t{threads}",
-                f"-c{args.concurrency}",
-                f"-d{max(1, round(args.duration))}s",
-                "--timeout",
-                "10s",
-                "-s",
-                handle.name,
-                f"http://{HOST}:{port}{path}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=args.duration + 60,
-            check=True,
-        )
-    finally:
-        os.unlink(handle.name)
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("PZJSON "))
-    raw = json.loads(line[len("PZJSON ") :])
+    raw = run_wrk(
+        script,
+        f"http://{HOST}:{port}{path}",
+        concurrency=args.concurrency,
+        duration=args.duration,
+        threads=max(1, min(2, args.concurrency)),
+    )
     seconds = raw["duration_us"] / 1e6
     errors = {k: raw[k] for k in ("connect", "read", "write", "status", "timeout") if raw[k]}
     return {

@@ -30,13 +30,19 @@ import json
 import os
 import random
 import shutil
-import subprocess
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from common import emit_results, ensure_database, load_average, local_services, log, service_env
+from common import (
+    emit_results,
+    ensure_database,
+    load_average,
+    local_services,
+    log,
+    run_wrk,
+    service_env,
+)
 from decide import setup_django
 from ingest import HOST, USER_AGENT, Client, CpuMeter, Services, free_port, truncate_personalization
 
@@ -137,30 +143,12 @@ def wrk(port: int, path: str, tokens: list[str], args) -> dict:
         tokens=", ".join(f"[==[{t}]==]" for t in tokens),
         user_agent=USER_AGENT,
     )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        proc = subprocess.run(
-            [
-                shutil.which("wrk"),
-                "-t2",
-                f"-c{args.concurrency}",
-                f"-d{args.duration}s",
-                "--timeout",
-                "10s",
-                "-s",
-                handle.name,
-                f"http://{HOST}:{port}{path}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=args.duration + 60,
-            check=True,
-        )
-    finally:
-        os.unlink(handle.name)
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("PZJSON "))
-    raw = json.loads(line[len("PZJSON ") :])
+    raw = run_wrk(
+        script,
+        f"http://{HOST}:{port}{path}",
+        concurrency=args.concurrency,
+        duration=args.duration,
+    )
     seconds = raw["duration_us"] / 1e6
     return {
         "requests": raw["requests"],
