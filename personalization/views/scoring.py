@@ -24,12 +24,13 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView
 from wagtail.admin.panels import FieldPanel
-from wagtail.admin.ui.tables import BooleanColumn, Column, DateColumn, NumberColumn
+from wagtail.admin.ui.tables import BooleanColumn, Column, DateColumn
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets.button import Button
 from wagtail.permission_policies.base import BasePermissionPolicy
 
+from ..compat import NumberColumn
 from ..conf import get_setting
 from ..profiles.snapshot import build_snapshot
 from ..scoring.models import ModelVersion, Persona
