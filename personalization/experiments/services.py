@@ -25,7 +25,14 @@ from ..consent.services import visitors_collecting_events
 from ..context import VisitorContext, bump_content_version
 from ..events.services import idempotency_key
 from ..types import ArmAssignment, EventIn
-from ..visitor_cache import drain_list, push_rows, redis_list, redis_list_key
+from ..visitor_cache import (
+    CACHE_ERRORS,
+    cache_failed,
+    drain_list,
+    push_rows,
+    redis_list,
+    redis_list_key,
+)
 from .assignment import CompiledArm, CompiledExperiment, assign
 from .bandits import initial_state
 from .features import visitor_features
@@ -256,7 +263,13 @@ def flush_exposures(*, limit: int = 5000) -> int:
 
 def _buffer_pending() -> bool:
     buffer = exposure_buffer()
-    return buffer is not None and bool(buffer[0].llen(buffer[1]))
+    if buffer is None:
+        return False
+    try:
+        return bool(buffer[0].llen(buffer[1]))
+    except CACHE_ERRORS as exc:  # Redis failed: nothing can be flushed from it now
+        cache_failed(exc)
+        return False
 
 
 def _insert(rows: list[dict]) -> int:
