@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 from ...capture import collecting_visitor_id
 from ...consent.purposes import PURPOSES
 from ...consent.services import effective_consent, record_consent, stored_consent
-from ...context import versions_and_snapshot
 from ...events.validation import validate_events
 from ...ingestion import ingest_events
 from ...privacy.services import erase_visitor, export_visitor
@@ -122,11 +121,9 @@ class EventsView(PersonalizationAPIView):
     def post(self, request):
         data = self.validated(s.EventBatchSerializer)
         context = _context_for(request, data.get("context", {}))
-        visitor_id = resolve_visitor(request, data.get("visitor_id"))
-        # Versions and snapshot in one round trip: ingestion needs the content version for
-        # experiment conversions, and the snapshot says whose profile the token reaches.
-        (_, content_version), snapshot = versions_and_snapshot(visitor_id)
-        visitor_id, snapshot = usable_snapshot(request, visitor_id, snapshot=snapshot)
+        visitor_id, snapshot = usable_snapshot(
+            request, resolve_visitor(request, data.get("visitor_id"))
+        )
         if visitor_id is None:
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
@@ -140,12 +137,7 @@ class EventsView(PersonalizationAPIView):
             body = {"accepted": 0, "duplicates": 0, "rejected": len(errors), **result}
         else:
             outcome = ingest_events(
-                visitor_id,
-                events,
-                context,
-                rejected=len(errors),
-                snapshot=snapshot,
-                content_version=content_version,
+                visitor_id, events, context, rejected=len(errors), snapshot=snapshot
             )
             body = {
                 "accepted": outcome.accepted,
@@ -203,11 +195,9 @@ class ConsentView(PersonalizationAPIView):
     )
     def post(self, request):
         data = self.validated(s.ConsentUpdateSerializer)
-        visitor_id = resolve_visitor(request, data.get("visitor_id"))
-        # Versions and snapshot in one round trip: ingestion needs the content version for
-        # experiment conversions, and the snapshot says whose profile the token reaches.
-        (_, content_version), snapshot = versions_and_snapshot(visitor_id)
-        visitor_id, snapshot = usable_snapshot(request, visitor_id, snapshot=snapshot)
+        visitor_id, snapshot = usable_snapshot(
+            request, resolve_visitor(request, data.get("visitor_id"))
+        )
         if visitor_id is None:
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
