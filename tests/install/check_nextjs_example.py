@@ -103,7 +103,18 @@ def main() -> None:
     django_log, next_log = tmp / "django.log", tmp / "next.log"
     try:
         step("demo: migrate, seed content (no synthetic visitors), runserver")
-        for args in (["migrate", "--noinput"], ["seed_demo", "--no-visitors", "--seed", "1"]):
+        # The demo's banner experiment shows the "AI readers" banner to half of the visitors it
+        # would give the default (by a hash of their random id): paused here, so the banner
+        # this check reads follows the visitor's segments alone.
+        pause_experiments = (
+            "from personalization.experiments.models import Experiment; "
+            "Experiment.objects.update(status=Experiment.Status.PAUSED)"
+        )
+        for args in (
+            ["migrate", "--noinput"],
+            ["seed_demo", "--no-visitors", "--seed", "1"],
+            ["shell", "-c", pause_experiments],
+        ):
             result = subprocess.run(  # noqa: S603
                 [PY, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
             )
