@@ -48,7 +48,16 @@ def track_event(
     visitor_id, snapshot = _collecting(request, context)
     if visitor_id is None:
         return IngestResult(ignored=1, ignored_reason="no_consent")
-    return ingest_events(visitor_id, [event], context, snapshot=snapshot)
+    return ingest_events(
+        visitor_id, [event], context, snapshot=snapshot, content_version=_known_version(request)
+    )
+
+
+def _known_version(request: HttpRequest) -> str | None:
+    """The content version this request already read (the visitor context keeps it on the
+    request), so ingestion need not read it again."""
+    versions = getattr(request, "_pz_versions", None)
+    return versions[1] if versions else None
 
 
 def _collecting(
@@ -101,4 +110,6 @@ def track_page_view(request: HttpRequest, page) -> None:
         timestamp=timezone.now(),
         properties={**page_view_properties(page), "url": request.get_full_path()[:500]},
     )
-    ingest_events(visitor_id, [event], context, snapshot=snapshot)
+    ingest_events(
+        visitor_id, [event], context, snapshot=snapshot, content_version=_known_version(request)
+    )

@@ -49,23 +49,25 @@ def ingest_events(
     rejected: int = 0,
     fold: bool = True,
     snapshot: ProfileSnapshot | None = None,
+    content_version: str | None = None,
 ) -> IngestResult:
     """Store a batch of already-validated events for one visitor.
 
     Bots and visitors without consent for analytics or personalization are ignored: nothing is
     written, and the result says why. ``fold=False`` leaves folding to the caller (bulk loaders
     that store many batches of one visitor and call ``fold_visitor`` once). A caller that has
-    just read the visitor's ``snapshot`` passes it, saving the cache round trip.
+    just read the visitor's ``snapshot`` passes it, saving the cache round trip, and the
+    ``content_version`` (running experiments) when it read that too; otherwise that is read only
+    once events were stored, when conversions need it.
     """
     if context.is_bot:
         return IngestResult(ignored=len(events), ignored_reason="bot", rejected=rejected)
-    # The snapshot (consent, merged ids) and the content version (running experiments) in one
-    # cache round trip; a caller that has just read the snapshot passes it.
     if snapshot is None:
+        # The snapshot (consent, merged ids) and the content version in one cache round trip.
         found = cache().get_many([*snapshot_keys(visitor_id), CONTENT_VERSION_KEY])
         snapshot = get_snapshot(visitor_id, found=found)
-    else:
-        found = cache().get_many([CONTENT_VERSION_KEY])
+        if content_version is None:
+            (content_version,) = version_tokens(CONTENT_VERSION_KEY, found=found)
     if not may_collect_events(snapshot.consent, dnt=context.dnt, gpc=context.gpc):
         reason = "do_not_track" if (context.dnt or context.gpc) else "no_consent"
         return IngestResult(ignored=len(events), ignored_reason=reason, rejected=rejected)
@@ -77,7 +79,8 @@ def ingest_events(
             schedule_fold(snapshot.visitor_id)
         # Goal events become experiment conversions (once per visitor and goal, or per event
         # for goals that count repeats: a re-delivered batch changes nothing).
-        (content_version,) = version_tokens(CONTENT_VERSION_KEY, found=found)
+        if content_version is None:
+            (content_version,) = version_tokens(CONTENT_VERSION_KEY)
         outcomes = attribute_conversions(
             snapshot.visitor_id, events, content_version=content_version, now=now
         )

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from ...capture import collecting_visitor_id
 from ...consent.purposes import PURPOSES
 from ...consent.services import effective_consent, record_consent, stored_consent
+from ...context import versions_and_snapshot
 from ...events.validation import validate_events
 from ...ingestion import ingest_events
 from ...privacy.services import erase_visitor, export_visitor
@@ -121,9 +122,11 @@ class EventsView(PersonalizationAPIView):
     def post(self, request):
         data = self.validated(s.EventBatchSerializer)
         context = _context_for(request, data.get("context", {}))
-        visitor_id, snapshot = usable_snapshot(
-            request, resolve_visitor(request, data.get("visitor_id"))
-        )
+        visitor_id = resolve_visitor(request, data.get("visitor_id"))
+        # Versions and snapshot in one round trip: ingestion needs the content version for
+        # experiment conversions, and the snapshot says whose profile the token reaches.
+        (_, content_version), snapshot = versions_and_snapshot(visitor_id)
+        visitor_id, snapshot = usable_snapshot(request, visitor_id, snapshot=snapshot)
         if visitor_id is None:
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
@@ -137,7 +140,12 @@ class EventsView(PersonalizationAPIView):
             body = {"accepted": 0, "duplicates": 0, "rejected": len(errors), **result}
         else:
             outcome = ingest_events(
-                visitor_id, events, context, rejected=len(errors), snapshot=snapshot
+                visitor_id,
+                events,
+                context,
+                rejected=len(errors),
+                snapshot=snapshot,
+                content_version=content_version,
             )
             body = {
                 "accepted": outcome.accepted,
@@ -195,9 +203,11 @@ class ConsentView(PersonalizationAPIView):
     )
     def post(self, request):
         data = self.validated(s.ConsentUpdateSerializer)
-        visitor_id, snapshot = usable_snapshot(
-            request, resolve_visitor(request, data.get("visitor_id"))
-        )
+        visitor_id = resolve_visitor(request, data.get("visitor_id"))
+        # Versions and snapshot in one round trip: ingestion needs the content version for
+        # experiment conversions, and the snapshot says whose profile the token reaches.
+        (_, content_version), snapshot = versions_and_snapshot(visitor_id)
+        visitor_id, snapshot = usable_snapshot(request, visitor_id, snapshot=snapshot)
         if visitor_id is None:
             if is_api_client(request):
                 raise ValidationError({"visitor_id": ["Required for API-key clients."]})
