@@ -5,7 +5,7 @@ from __future__ import annotations
 from wagtail import blocks
 
 from ..context import visitor_context
-from .serving import Filters, recommend, similar_items
+from .serving import Filters, recommend, request_site_id, similar_items
 
 
 class RecommendationsBlock(blocks.StructBlock):
@@ -36,7 +36,7 @@ class RecommendationsBlock(blocks.StructBlock):
         types = tuple(
             t.strip().lower() for t in (value["page_types"] or "").split(",") if t.strip()
         )
-        filters = Filters(page_types=types)
+        filters = Filters(page_types=types, site_id=request_site_id(request))
         placement = value["placement"] or f"block-{value['mode']}"
         page = parent_context.get("page") or parent_context.get("self")
         if value["mode"] == "similar" and getattr(page, "pk", None):

@@ -33,7 +33,7 @@ class CatalogueItem:
 
 
 _lock = threading.Lock()
-_loaded: tuple[str, float, dict[str, CatalogueItem]] | None = None
+_loaded: tuple[str, float, dict[str, CatalogueItem], frozenset[int]] | None = None
 
 
 def _tags(page) -> frozenset[str]:
@@ -47,6 +47,10 @@ def _tags(page) -> frozenset[str]:
 
 
 def load_catalogue() -> dict[str, CatalogueItem]:
+    return _load()[0]
+
+
+def _load() -> tuple[dict[str, CatalogueItem], frozenset[int]]:
     sites = list(Site.objects.select_related("root_page"))
     pages = Page.objects.live().public().exclude(depth=1).select_related("locale").specific()
     items: dict[str, CatalogueItem] = {}
@@ -63,11 +67,20 @@ def load_catalogue() -> dict[str, CatalogueItem]:
             tags=_tags(page),
             first_published_at=page.first_published_at,
         )
-    return items
+    return items, frozenset(s.pk for s in sites)
 
 
 def catalogue(content_version: str = "") -> dict[str, CatalogueItem]:
     """The live pages by id, for this content version (cached in the process)."""
+    return _current(content_version)[2]
+
+
+def site_ids(content_version: str = "") -> frozenset[int]:
+    """The ids of the Wagtail sites, read with the catalogue (a site filter is checked here)."""
+    return _current(content_version)[3]
+
+
+def _current(content_version: str):
     global _loaded
     current = _loaded
     if (
@@ -75,11 +88,11 @@ def catalogue(content_version: str = "") -> dict[str, CatalogueItem]:
         and current[0] == content_version
         and time.monotonic() - current[1] < CATALOGUE_TTL
     ):
-        return current[2]
+        return current
     with _lock:
-        items = load_catalogue()
-        _loaded = (content_version, time.monotonic(), items)
-    return items
+        items, sites = _load()
+        _loaded = (content_version, time.monotonic(), items, sites)
+        return _loaded
 
 
 def forget_catalogue() -> None:

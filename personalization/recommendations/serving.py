@@ -25,7 +25,7 @@ from ..segments.services import visitor_snapshot
 from ..visitor_cache import cache, drain_list, push_rows
 from . import artefacts
 from .algorithms import top_n
-from .catalogue import CatalogueItem, catalogue
+from .catalogue import CatalogueItem, catalogue, site_ids
 from .interactions import recent_items
 from .models import (
     RecommendationImpression,
@@ -101,6 +101,27 @@ class Filters:
     exclude: tuple[str, ...] = ()
     exclude_seen: bool | None = None  # None: PERSONALIZATION_RECOMMENDATIONS_EXCLUDE_SEEN
     diversity: float | None = None  # MMR lambda; None: the setting
+
+
+def is_known_site(site_id: int, visitor: VisitorContext) -> bool:
+    """Whether a site filter names a Wagtail site: read with the catalogue, so a warm request
+    asks no table; a site created since the catalogue was loaded is found by one query."""
+    if site_id in site_ids(visitor.versions[1] if visitor.versions else ""):
+        return True
+    from wagtail.models import Site
+
+    return Site.objects.filter(pk=site_id).exists()
+
+
+def request_site_id(request) -> int | None:
+    """The Wagtail site serving this request (cached on the request by Wagtail), for templates
+    and blocks: a page of one site never recommends another site's pages."""
+    if request is None:
+        return None
+    from wagtail.models import Site
+
+    site = Site.find_for_request(request)
+    return site.pk if site is not None else None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from ..context import versions, visitor_context
 from ..decisions import PlacementDecision, choose_placement, record_shown
 from ..profiles.snapshot import get_snapshot
-from ..recommendations.serving import Filters
+from ..recommendations.serving import Filters, request_site_id
 from ..recommendations.serving import recommend as recommend_items
 from ..recommendations.serving import similar_items as similar_to
 from ..scoring.services import persona_name
@@ -218,13 +218,23 @@ def do_if_segment(parser, token):
     return IfSegmentNode(slugs, kwargs.get("match"), nodelist_true, nodelist_false)
 
 
-def _filters(page_type: str = "", locale: str = "") -> Filters:
+def _filters(context, page_type: str = "", locale: str = "", all_sites: bool = False) -> Filters:
+    """Editor filters plus the current site: a multi-site install never links across sites
+    unless the template asks for ``all_sites=True``."""
     types = tuple(t.strip().lower() for t in page_type.split(",") if t.strip())
-    return Filters(page_types=types, locale=locale)
+    site_id = None if all_sites else request_site_id(context.get("request"))
+    return Filters(page_types=types, locale=locale, site_id=site_id)
 
 
 @register.simple_tag(takes_context=True)
-def recommend(context, limit: int = 6, placement: str = "", page_type: str = "", locale: str = ""):
+def recommend(
+    context,
+    limit: int = 6,
+    placement: str = "",
+    page_type: str = "",
+    locale: str = "",
+    all_sites: bool = False,
+):
     """``{% recommend limit=6 placement="home" as items %}``: recommendations for the visitor.
 
     Iterate ``items`` for ``id``, ``title``, ``url``, ``score`` and ``reason.text``; send
@@ -237,12 +247,14 @@ def recommend(context, limit: int = 6, placement: str = "", page_type: str = "",
         _context_of(context),
         limit=max(1, min(int(limit), 50)),
         placement=placement or "template",
-        filters=_filters(page_type, locale),
+        filters=_filters(context, page_type, locale, all_sites),
     )
 
 
 @register.simple_tag(takes_context=True)
-def similar_items(context, item, limit: int = 4, placement: str = "", page_type: str = ""):
+def similar_items(
+    context, item, limit: int = 4, placement: str = "", page_type: str = "", all_sites=False
+):
     """``{% similar_items page limit=4 as items %}``: "more like this" for a page (or id).
 
     The same for every visitor, so the page stays cacheable; for the same reason no impression
@@ -254,7 +266,7 @@ def similar_items(context, item, limit: int = 4, placement: str = "", page_type:
         _context_of(context),
         limit=max(1, min(int(limit), 50)),
         placement=placement or "similar",
-        filters=_filters(page_type),
+        filters=_filters(context, page_type, all_sites=all_sites),
         record=False,
     )
 

@@ -25,6 +25,13 @@ class RecommendationsQuerySerializer(serializers.Serializer):
         help_text="Only these page types (app_label.model); repeat the parameter for several.",
     )
     locale = serializers.RegexField(r"^[A-Za-z0-9-]{2,20}$", required=False, default="")
+    site = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Only pages of this Wagtail site (its id); all sites when left out.",
+    )
     exclude_seen = serializers.BooleanField(required=False, allow_null=True, default=None)
     diversity = serializers.FloatField(
         min_value=0.0,

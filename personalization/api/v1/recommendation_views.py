@@ -10,7 +10,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ...recommendations.serving import Filters, recommend
+from ...recommendations.serving import Filters, is_known_site, recommend
 from . import recommendation_serializers as s
 from .authentication import ApiKeyAuthentication
 from .identity import api_visitor_context, resolve_visitor, visitor_token
@@ -60,6 +60,8 @@ class RecommendationsView(PersonalizationAPIView):
         data = serializer.validated_data
         visitor = api_visitor_context(request, resolve_visitor(request), _context_for(request, {}))
         visitor_id = visitor.visitor_id
+        if data["site"] is not None and not is_known_site(data["site"], visitor):
+            raise ValidationError({"site": [f"Unknown site id {data['site']}."]})
         result = recommend(
             visitor,
             limit=data["limit"],
@@ -68,6 +70,7 @@ class RecommendationsView(PersonalizationAPIView):
             filters=Filters(
                 page_types=tuple(data["page_type"]),
                 locale=data["locale"],
+                site_id=data["site"],
                 exclude_seen=data["exclude_seen"],
                 diversity=data["diversity"],
             ),
