@@ -141,6 +141,16 @@ def redis_list(name: str):
     return store._cache.get_client(key, write=True), key
 
 
+def redis_keys(names: list[str]):
+    """(Redis client, full keys) for commands Django's cache API lacks (pipelines, hashes) when
+    the cache is Django's Redis backend and up, else None."""
+    store = _redis_backend()
+    if store is None:
+        return None
+    keys = [store.make_and_validate_key(name) for name in names]
+    return store._cache.get_client(keys[0], write=True), keys
+
+
 def redis_list_key(name: str) -> str | None:
     """The full key of a buffer list without making a client (None without Redis)."""
     store = _redis_backend()

@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 import time
 
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from ...conf import get_setting
 from ...profiles.identity import parse_visitor_token
 from ...visitor_cache import (
     CACHE_ERRORS,
+    cache,
     cache_failed,
     cache_in_outage,
     cache_is_down,
+    redis_keys,
     throttle_key,
 )
 from .authentication import ApiClient
@@ -39,56 +41,105 @@ def _fail_open() -> bool:
     return True
 
 
-class _ConfiguredRateThrottle(SimpleRateThrottle):
-    """Reads its rate from PERSONALIZATION_THROTTLE_RATES on each request."""
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-    def __init__(self) -> None:  # the parent resolves the rate at construction; so do we
-        pass
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"600/min"`` -> (600, 60): DRF's notation (the period's first letter counts)."""
+    number, period = rate.split("/")
+    return int(number), PERIODS[period[0]]
+
+
+class RequestRateThrottle(BaseThrottle):
+    """Every limit a request falls under (its visitor's, and its API key's or IP's), checked in
+    one cache round trip.
+
+    Each limit is a sliding-window estimate over two fixed windows (the previous window's count
+    weighted by how much of it still overlaps the last ``duration`` seconds, plus the current
+    window's), kept as a small hash per key. DRF's own throttles keep a list of every request's
+    timestamp per key and read and rewrite it on each call: two round trips per scope and, for
+    an API key at 12,000/min, a 12,000-entry list pickled per request. Refused requests count
+    too, so a client that keeps hammering stays refused rather than slipping through at the limit.
+    """
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
 
     def allow_request(self, request, view):
-        self.rate = get_setting("THROTTLE_RATES").get(self.scope_for(request))
-        if self.rate is None:
+        limits = [limit for limit in (visitor_limit(request), client_limit(request)) if limit]
+        if not limits:
             return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
         if cache_is_down():
             return _fail_open()
+        now = time.time()
         try:
-            allowed = super().allow_request(request, view)
+            estimates = _count(limits, now)
         except CACHE_ERRORS as exc:  # a plain RedisCache raises; FailSoftRedisCache misses
             cache_failed(exc)
             return _fail_open()
-        return _fail_open() if cache_in_outage() else allowed
+        if cache_in_outage():
+            return _fail_open()
+        for (_key, allowed, duration), estimate in zip(limits, estimates, strict=True):
+            if estimate > allowed:
+                self._wait = duration - (now % duration)
+                return False
+        return True
 
-    def scope_for(self, request) -> str:
-        return self.scope
-
-
-class VisitorRateThrottle(_ConfiguredRateThrottle):
-    scope = "visitor"
-
-    def get_cache_key(self, request, view):
-        token = request.headers.get(get_setting("VISITOR_HEADER")) or request.COOKIES.get(
-            get_setting("COOKIE_NAME")
-        )
-        if not token and isinstance(getattr(request, "data", None), dict):
-            token = request.data.get("visitor_id")
-        visitor_id = parse_visitor_token(token) if token else None
-        if visitor_id is None:
-            return None
-        return throttle_key(visitor_id)
+    def wait(self):
+        return self._wait
 
 
-class ClientRateThrottle(_ConfiguredRateThrottle):
-    def scope_for(self, request) -> str:
-        return "client" if isinstance(request.auth, ApiClient) else "anonymous"
+def _limit(scope: str, key: str | None) -> tuple[str, int, int] | None:
+    rate = get_setting("THROTTLE_RATES").get(scope)
+    if rate is None or key is None:
+        return None
+    allowed, duration = parse_rate(rate)
+    return key, allowed, duration
 
-    def get_ident(self, request) -> str:
-        return client_ip(request)
 
-    def get_cache_key(self, request, view):
-        if isinstance(request.auth, ApiClient):
-            return f"personalization:throttle:client:{request.auth.name}"
-        return f"personalization:throttle:ip:{self.get_ident(request)}"
+def visitor_limit(request):
+    token = request.headers.get(get_setting("VISITOR_HEADER")) or request.COOKIES.get(
+        get_setting("COOKIE_NAME")
+    )
+    if not token and isinstance(getattr(request, "data", None), dict):
+        token = request.data.get("visitor_id")
+    visitor_id = parse_visitor_token(token) if isinstance(token, str) and token else None
+    return _limit("visitor", throttle_key(visitor_id) if visitor_id is not None else None)
+
+
+def client_limit(request):
+    if isinstance(request.auth, ApiClient):
+        return _limit("client", f"personalization:throttle:client:{request.auth.name}")
+    return _limit("anonymous", f"personalization:throttle:ip:{client_ip(request)}")
+
+
+def _count(limits, now: float) -> list[float]:
+    """Add this request to each limit's current window; the sliding estimates, in order."""
+    windows = [int(now // duration) for _key, _allowed, duration in limits]
+    target = redis_keys([key for key, _allowed, _duration in limits])
+    if target is not None:
+        client, keys = target
+        pipe = client.pipeline(transaction=False)
+        for key, window, (_k, _a, duration) in zip(keys, windows, limits, strict=True):
+            pipe.hincrby(key, window, 1)
+            pipe.hget(key, window - 1)
+            pipe.hdel(key, window - 2)
+            pipe.expire(key, 2 * duration)
+        replies = pipe.execute()
+        pairs = [(replies[i], int(replies[i + 1] or 0)) for i in range(0, len(replies), 4)]
+    else:  # another cache backend (development): not atomic, which a single process needs not
+        store = cache()
+        pairs = []
+        for (key, _allowed, duration), window in zip(limits, windows, strict=True):
+            counts = store.get(key) or {}
+            current = counts.get(window, 0) + 1
+            store.set(key, {window: current, window - 1: counts.get(window - 1, 0)}, 2 * duration)
+            pairs.append((current, counts.get(window - 1, 0)))
+    estimates = []
+    for (current, previous), (_key, _allowed, duration) in zip(pairs, limits, strict=True):
+        overlap = 1.0 - (now % duration) / duration
+        estimates.append(current + previous * overlap)
+    return estimates
 
 
 def client_ip(request) -> str:

@@ -31,7 +31,7 @@ from .identity import mint_visitor, resolve_visitor, usable_snapshot, visitor_to
 from .parsers import BoundedJSONParser
 from .permissions import IsVisitorOrAllowed, check_origin
 from .schema import PersonalizationAutoSchema, extend_schema
-from .throttling import ClientRateThrottle, VisitorRateThrottle
+from .throttling import RequestRateThrottle
 
 
 class PersonalizationAPIView(APIView):
@@ -39,7 +39,7 @@ class PersonalizationAPIView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [AllowAny]
-    throttle_classes = [VisitorRateThrottle, ClientRateThrottle]
+    throttle_classes = [RequestRateThrottle]
     parser_classes = [BoundedJSONParser]  # anything else is a 415, never parsed
     # Ours, whatever the host's DEFAULT_SCHEMA_CLASS says (DRF's own would make the schema
     # endpoint fail with "Incompatible AutoSchema"); it documents every error answer.
