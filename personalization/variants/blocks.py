@@ -1,9 +1,15 @@
 """StreamField blocks for content variants.
 
-``PersonalizedBlock`` goes in a page's StreamField: an ordered list of variants (first match
-wins, editors reorder to change priority) and default content. Rendering, the pages API and
-search all see only what the visitor qualifies for: other variants' content never leaves the
-server, and search indexes only the default content.
+``VariantsBlock`` is the definition of a page's personalized block: an ordered list of variants
+(first match wins, editors reorder to change priority) and default content, chosen by the
+visitor's segments. Rendering, the pages API and search all see only what the visitor qualifies
+for: other variants' content never leaves the server, and search indexes only the default
+content. ``personalization.blocks.PersonalizedBlock`` (the class host sites use) adds experiments
+on top; it lives above ``decisions``, which this package may not import.
+
+Reading a page converts only the variants' rules (names, segments, schedule); each variant's
+content stays raw JSON in a lazy ``StreamValue`` until it is rendered, so a page of twenty
+personalized blocks converts twenty contents, not eighty.
 """
 
 from __future__ import annotations
@@ -49,6 +55,30 @@ class SegmentChoiceBlock(blocks.MultipleChoiceBlock):
         return []
 
 
+class LazyContentMixin:
+    """``bulk_to_python`` that leaves stream children lazy.
+
+    Wagtail's ``StructBlock.bulk_to_python`` converts every child in bulk, and a
+    ``StreamBlock``'s bulk conversion is eager: every variant's content (rich text, images)
+    would be converted from JSON though one variant is shown. A stream child's ``to_python``
+    is lazy instead (it converts on iteration), and the other children here are plain values.
+    """
+
+    def bulk_to_python(self, values):
+        return [self.lazy_to_python(value) for value in values]
+
+    def lazy_to_python(self, value):
+        items = []
+        for name, child in self.child_blocks.items():
+            if name not in value:
+                items.append((name, child.get_default()))
+            elif name == "match" and value[name] in (ANY, ALL):
+                items.append((name, value[name]))  # ChoiceBlock's own check is the slow part
+            else:
+                items.append((name, child.to_python(value[name])))
+        return self._to_struct_value(items)
+
+
 class CallToActionBlock(blocks.StructBlock):
     text = blocks.CharBlock(max_length=80)
     link = blocks.CharBlock(max_length=500, validators=[validate_link])
@@ -72,7 +102,7 @@ class VariantContentBlock(blocks.StreamBlock):
     call_to_action = CallToActionBlock()
 
 
-class VariantBlock(blocks.StructBlock):
+class VariantBlock(LazyContentMixin, blocks.StructBlock):
     name = blocks.CharBlock(
         max_length=80, required=False, help_text="For editors and reports, e.g. 'Returning buyers'."
     )
@@ -114,8 +144,11 @@ def variant_rule(variant_id: str, value) -> VariantRule:
     )
 
 
-class PersonalizedBlock(blocks.StructBlock):
-    """Variants targeted at segments, plus default content for everyone else."""
+class VariantsBlock(LazyContentMixin, blocks.StructBlock):
+    """Variants targeted at segments, plus default content for everyone else.
+
+    Chooses by segment rules only; ``personalization.blocks.PersonalizedBlock`` is this with
+    experiments (an arm can decide which variant a placement shows)."""
 
     variants = blocks.ListBlock(
         VariantBlock(), label="Variants", help_text="The first variant that matches is shown."
@@ -130,7 +163,7 @@ class PersonalizedBlock(blocks.StructBlock):
         label_format = "{variants}"
 
     @classmethod
-    def for_content(cls, content_block: blocks.StreamBlock, **kwargs) -> PersonalizedBlock:
+    def for_content(cls, content_block: blocks.StreamBlock, **kwargs) -> VariantsBlock:
         """A personalized block whose variants hold the site's own blocks, e.g.
         ``PersonalizedBlock.for_content(CardBlocks())``. Don't nest a stream that itself
         contains this block."""
@@ -143,14 +176,16 @@ class PersonalizedBlock(blocks.StructBlock):
 
     # -- deciding ---------------------------------------------------------------------------
 
-    def choose(self, value, context: VisitorContext) -> Choice:
+    @staticmethod
+    def variant_rules(value) -> list[tuple[VariantRule, object]]:
+        """(rule, content) per variant, in editor order; the content is not converted yet."""
         variants = value.get("variants")
         bound = variants.bound_blocks if variants is not None else []
+        return [(variant_rule(child.id, child.value), child.value["content"]) for child in bound]
+
+    def choose(self, value, context: VisitorContext) -> Choice:
         return choose(
-            ((variant_rule(child.id, child.value), child.value["content"]) for child in bound),
-            context.segments,
-            value.get("fallback"),
-            now=context.now,
+            self.variant_rules(value), context.segments, value.get("fallback"), now=context.now
         )
 
     def choose_for(self, value, context: dict | None) -> Choice:
