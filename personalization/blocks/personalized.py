@@ -19,6 +19,7 @@ from ..context import visitor_context
 from ..decisions import PlacementDecision, choose_variants, record_shown
 from ..experiments.placements import block_placement
 from ..variants.blocks import VariantsBlock
+from ..variants.selection import Choice
 
 
 def placement_of(context: dict | None) -> str | None:
@@ -42,6 +43,8 @@ class PersonalizedBlock(VariantsBlock):
         choice, assignment = choose_variants(
             placement, self.variant_rules(value), value.get("fallback"), visitor
         )
+        if isinstance(choice.payload, int):  # lazy variants: convert the chosen one only
+            choice = Choice(choice.rule, self.content_of(value, choice.payload), choice.reason)
         decision = PlacementDecision(placement or "", choice, assignment)
         if assignment is not None:  # an experiment decided: log the exposure as it is shown
             record_shown(visitor, [decision])
