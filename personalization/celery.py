@@ -35,6 +35,7 @@ TASK_QUEUES: dict[str, str] = {
     "personalization.flush_exposures": EVENTS_QUEUE,
     "personalization.flush_recommendation_impressions": EVENTS_QUEUE,
     "personalization.update_bandits": SEGMENTS_QUEUE,
+    "personalization.compute_experiment_results": SEGMENTS_QUEUE,
     "personalization.train_recommenders": TRAINING_QUEUE,
     "personalization.retrain_recommenders_if_needed": TRAINING_QUEUE,
     "personalization.train_models": TRAINING_QUEUE,
@@ -51,6 +52,7 @@ def beat_schedule(
     *,
     recompute_seconds: float = 300.0,
     bandit_seconds: float = 300.0,
+    results_seconds: float = 300.0,
     recommender_train_seconds: float = 86400.0,
     model_train_seconds: float = 86400.0,
 ) -> dict[str, dict[str, Any]]:
@@ -63,6 +65,7 @@ def beat_schedule(
     - one size point per segment daily, for the charts;
     - experiment exposures and recommendation impressions buffered in Redis written every 10 s;
     - bandit weights recomputed from logged rewards every 5 minutes;
+    - experiment results counted (per arm and goal, for the results page and API) every 5 min;
     - recommenders retrained daily, and sooner once enough new events arrived (checked every
       10 minutes);
     - personas and predictive scores retrained daily.
@@ -78,6 +81,7 @@ def beat_schedule(
         "personalization.flush_exposures": 10.0,
         "personalization.flush_recommendation_impressions": 10.0,
         "personalization.update_bandits": float(bandit_seconds),
+        "personalization.compute_experiment_results": float(results_seconds),
         "personalization.train_recommenders": float(recommender_train_seconds),
         "personalization.retrain_recommenders_if_needed": 600.0,
         "personalization.train_models": float(model_train_seconds),

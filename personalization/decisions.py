@@ -24,7 +24,7 @@ from .experiments.services import (
 )
 from .types import ArmAssignment
 from .variants.models import PersonalizedContent
-from .variants.selection import Choice
+from .variants.selection import Choice, VariantRule, choose
 from .variants.services import (
     CompiledSnippet,
     Decision,
@@ -55,21 +55,36 @@ class PlacementDecision:
 def choose_placement(
     snippet: CompiledSnippet, context: VisitorContext
 ) -> tuple[Choice, ArmAssignment | None]:
+    """A snippet's decision (see ``choose_variants``)."""
+    if not context.arms:
+        return choose_snippet(snippet, context), None
+    return choose_variants(snippet.slug, snippet.variants, snippet.fallback, context)
+
+
+def choose_variants(
+    placement: str | None,
+    variants: Sequence[tuple[VariantRule, object]],
+    fallback,
+    context: VisitorContext,
+) -> tuple[Choice, ArmAssignment | None]:
     """The arm's variant when an experiment decides this placement ("" = default content);
-    otherwise, or if the arm's variant was deleted, the first variant whose rules match."""
-    hit = context.arm_for(snippet.slug)
+    otherwise, or if the arm's variant was deleted, the first variant whose rules match.
+
+    One function for every kind of placement (a snippet's slug, a page block's
+    ``page-<id>-<block id>``), so a page, the pages API and the decide API agree."""
+    hit = context.arm_for(placement) if placement and context.arms else None
     if hit is not None:
         assignment, variant_id = hit
         if assignment.default_audience_only:
-            targeted = choose_snippet(snippet, context)
+            targeted = choose(variants, context.segments, fallback, now=context.now)
             if not targeted.is_fallback:
                 return targeted, None  # a variant targets this visitor: not exposed
         if not variant_id:
-            return Choice(None, snippet.fallback, (EXPERIMENT_REASON,)), assignment
-        for rule, payload in snippet.variants:
+            return Choice(None, fallback, (EXPERIMENT_REASON,)), assignment
+        for rule, payload in variants:
             if rule.id == variant_id:
                 return Choice(rule, payload, (EXPERIMENT_REASON,)), assignment
-    return choose_snippet(snippet, context), None
+    return choose(variants, context.segments, fallback, now=context.now), None
 
 
 def decide(

@@ -9,6 +9,7 @@ from django.dispatch import receiver
 from wagtail.signals import page_published, page_unpublished
 
 from .background import SEGMENTS_QUEUE, enqueue
+from .blocks.edits import log_block_edits
 from .conf import get_setting
 from .context import bump_content_version
 from .experiments.models import Arm, Experiment, Exposure, Goal
@@ -114,6 +115,12 @@ def log_content_edit_in_experiments(sender, instance, created, **kwargs):
     """Editing a variant during a run is allowed; the experiment's log says when it happened."""
     if not created:
         log_content_edit(instance.slug)
+
+
+@receiver(page_published, dispatch_uid="personalization.block_edit_log")
+def log_block_edits_in_experiments(sender, instance, revision=None, **kwargs):
+    """A publish that changes a block an experiment runs on lands in the experiment's log."""
+    log_block_edits(instance, revision)
 
 
 @receiver(post_save, sender=Experiment, dispatch_uid="personalization.experiment_saved")

@@ -10,6 +10,7 @@ from celery import shared_task
 
 from .celery import TASK_QUEUES
 from .experiments.bandits import update_bandits as update_bandits_service
+from .experiments.results import compute_results
 from .experiments.services import flush_exposures as flush_exposures_service
 from .privacy.services import purge_expired_data as purge_expired_data_service
 from .profiles.folding import fold_stragglers, fold_visitor
@@ -163,6 +164,18 @@ def flush_exposures() -> int:
 def update_bandits() -> dict[str, int]:
     """Recompute every running bandit's weights from logged exposures and rewards."""
     return update_bandits_service()
+
+
+@shared_task(
+    name="personalization.compute_experiment_results",
+    ignore_result=True,
+    queue=TASK_QUEUES["personalization.compute_experiment_results"],
+    acks_late=True,
+)
+def compute_experiment_results() -> dict[str, int]:
+    """Count exposures and conversions per experiment, arm and goal into ``ResultCount``, which
+    the results page and API read; idempotent (each run replaces the counts)."""
+    return compute_results()
 
 
 @shared_task(

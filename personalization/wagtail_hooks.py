@@ -13,6 +13,7 @@ from .experiments.models import Experiment
 from .preview import PreviewAsSegmentItem
 from .scoring.models import ModelVersion, Persona
 from .segments.models import Segment
+from .views.block_experiments import page_header_buttons
 from .views.experiments import ExperimentViewSet, experiment_permission_policy
 from .views.privacy import EXPORT_PERM, PrivacyRequestView
 from .views.recommendations import RecommendationsViewSet
@@ -148,3 +149,7 @@ def variant_reach_assets():
         static("personalization/variant_reach.js"),
         url,
     )
+
+
+# "Experiment on a block" in a page's edit header (``views.block_experiments``).
+hooks.register("register_page_header_buttons", page_header_buttons)

@@ -93,6 +93,12 @@ class Experiment(ClusterableModel):
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     ended_at = models.DateTimeField(null=True, blank=True, editable=False)
     winner = models.CharField(max_length=16, blank=True, editable=False)
+    results_computed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the beat task last counted the results (``ResultCount``).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -210,6 +216,35 @@ class Conversion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.experiment_id}:{self.arm}:{self.goal_id}"
+
+
+class ResultCount(models.Model):
+    """Aggregate counts of an experiment per arm, goal and day, written by the
+    ``personalization.compute_experiment_results`` beat task from the exposure and conversion
+    logs; the results page and API read these instead of scanning the logs per request.
+
+    ``goal`` empty: exposures (``visitors`` = distinct visitors exposed); else that goal's
+    conversions (distinct visitors, events, value, and the sum of each visitor's value squared
+    for the revenue test). ``day`` empty: totals; else that day's new visitors (the chart).
+    Not keyed by visitor: nothing here joins export or erasure (an erased visitor leaves the
+    counts at the next run)."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    arm = models.CharField(max_length=16)
+    goal = models.ForeignKey(
+        Goal, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    day = models.DateField(null=True, blank=True)
+    visitors = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    value = models.FloatField(default=0.0)
+    value_squares = models.FloatField(default=0.0)
+
+    class Meta:
+        indexes = [models.Index(fields=["experiment", "goal"], name="pz_resultcount_goal")]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id}:{self.arm}:{self.goal_id or '-'}:{self.day or 'total'}"
 
 
 class ExperimentLogEntry(models.Model):

@@ -1,15 +1,22 @@
 """StreamField blocks for content variants.
 
-``PersonalizedBlock`` goes in a page's StreamField: an ordered list of variants (first match
-wins, editors reorder to change priority) and default content. Rendering, the pages API and
-search all see only what the visitor qualifies for: other variants' content never leaves the
-server, and search indexes only the default content.
+``VariantsBlock`` is the definition of a page's personalized block: an ordered list of variants
+(first match wins, editors reorder to change priority) and default content, chosen by the
+visitor's segments. Rendering, the pages API and search all see only what the visitor qualifies
+for: other variants' content never leaves the server, and search indexes only the default
+content. ``personalization.blocks.PersonalizedBlock`` (the class host sites use) adds experiments
+on top; it lives above ``decisions``, which this package may not import.
+
+Reading a page converts only the variants' rules (names, segments, schedule); each variant's
+content stays raw JSON in a lazy ``StreamValue`` until it is rendered, so a page of twenty
+personalized blocks converts twenty contents, not eighty.
 """
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from wagtail import blocks
+from wagtail.blocks.list_block import ListValue
 from wagtail.blocks.struct_block import StructBlockValidationError
 from wagtail.images.blocks import ImageChooserBlock
 
@@ -47,6 +54,137 @@ class SegmentChoiceBlock(blocks.MultipleChoiceBlock):
 
     def get_searchable_content(self, value):
         return []
+
+
+def _reads_database(block) -> bool:
+    """Whether converting this block's value queries the database (choosers, at any depth)."""
+    if isinstance(block, blocks.ChooserBlock):
+        return True
+    children = getattr(block, "child_blocks", None)
+    if children:
+        return any(_reads_database(child) for child in children.values())
+    child = getattr(block, "child_block", None)
+    return child is not None and _reads_database(child)
+
+
+class LazyContentMixin:
+    """``bulk_to_python`` that leaves the variants' content unconverted until shown.
+
+    Wagtail's ``StructBlock.bulk_to_python`` converts every child in bulk, and a
+    ``StreamBlock``'s bulk conversion is eager: every variant's content of every block on the
+    page would be converted from JSON though one variant per block is shown. Here the variants
+    stay raw (``LazyVariants``) and the default content is a lazy ``StreamValue``.
+
+    Content holding chooser items (images, pages, snippets) is the exception: Wagtail's bulk
+    conversion fetches those in one query for the whole page, where converting each shown
+    variant on its own would cost a query per block. Such values are converted as before.
+    """
+
+    def bulk_to_python(self, values):
+        values = list(values)
+        eager = [i for i, value in enumerate(values) if self._needs_bulk(value)]
+        converted = dict(
+            zip(eager, super().bulk_to_python([values[i] for i in eager]), strict=True)
+        )
+        return [
+            converted[i] if i in converted else self.lazy_to_python(v) for i, v in enumerate(values)
+        ]
+
+    def _database_types(self) -> frozenset[str]:
+        cached = getattr(self, "_pz_database_types", None)
+        if cached is None:
+            types = set()
+            variants = self.child_blocks.get("variants")
+            content_blocks = [self.child_blocks.get("fallback")]
+            if variants is not None:
+                content_blocks.append(variants.child_block.child_blocks.get("content"))
+            for content in content_blocks:
+                for name, child in getattr(content, "child_blocks", {}).items():
+                    if _reads_database(child):
+                        types.add(name)
+            cached = self._pz_database_types = frozenset(types)
+        return cached
+
+    def _needs_bulk(self, value) -> bool:
+        types = self._database_types()
+        if not types or not isinstance(value, dict):
+            return False
+        streams = [value.get("fallback") or []]
+        for item in value.get("variants") or []:
+            inner = item.get("value") if isinstance(item, dict) else None
+            if isinstance(inner, dict):
+                streams.append(inner.get("content") or [])
+        return any(
+            isinstance(child, dict) and child.get("type") in types
+            for stream in streams
+            if isinstance(stream, list)
+            for child in stream
+        )
+
+    def lazy_to_python(self, value):
+        items = []
+        for name, child in self.child_blocks.items():
+            if name not in value:
+                items.append((name, child.get_default()))
+            elif name == "variants" and LazyVariants.applies(child, value[name]):
+                items.append((name, LazyVariants(child, value[name])))
+            else:
+                items.append((name, child.to_python(value[name])))
+        return self._to_struct_value(items)
+
+
+class LazyVariants(ListValue):
+    """A personalized block's variants as stored: the rules are read from the raw JSON and only
+    the shown variant's content is converted (``content``). Anything else that touches the list
+    (the editor's form, saving, ``bound_blocks``) converts it all, once, as Wagtail would."""
+
+    def __init__(self, list_block, raw: list):
+        self.list_block = list_block
+        self.raw = raw
+        self._bound = None
+
+    @staticmethod
+    def applies(list_block, raw) -> bool:
+        return isinstance(raw, list) and all(list_block._item_is_in_block_format(i) for i in raw)
+
+    @property
+    def bound_blocks(self):
+        if self._bound is None:
+            self._bound = self.list_block.to_python(self.raw).bound_blocks
+        return self._bound
+
+    @bound_blocks.setter
+    def bound_blocks(self, value):
+        self._bound = value
+
+    def rules(self) -> list[tuple[VariantRule, int]]:
+        """(rule, index) per variant, from the raw JSON (nothing converted)."""
+        fields = self.list_block.child_block.child_blocks
+        rules = []
+        for index, item in enumerate(self.raw):
+            value = item["value"]
+            start, end = value.get("start"), value.get("end")
+            rules.append(
+                (
+                    VariantRule(
+                        id=str(item["id"]),
+                        name=value.get("name") or "",
+                        segments=tuple(str(s) for s in value.get("segments") or ()),
+                        match=value.get("match") or ANY,
+                        start=fields["start"].to_python(start) if start else None,
+                        end=fields["end"].to_python(end) if end else None,
+                    ),
+                    index,
+                )
+            )
+        return rules
+
+    def content(self, index: int):
+        """The content of variant ``index``: a lazy ``StreamValue`` of its raw JSON."""
+        if self._bound is not None:
+            return self._bound[index].value["content"]
+        raw = self.raw[index]["value"].get("content")
+        return self.list_block.child_block.child_blocks["content"].to_python(raw or [])
 
 
 class CallToActionBlock(blocks.StructBlock):
@@ -114,8 +252,11 @@ def variant_rule(variant_id: str, value) -> VariantRule:
     )
 
 
-class PersonalizedBlock(blocks.StructBlock):
-    """Variants targeted at segments, plus default content for everyone else."""
+class VariantsBlock(LazyContentMixin, blocks.StructBlock):
+    """Variants targeted at segments, plus default content for everyone else.
+
+    Chooses by segment rules only; ``personalization.blocks.PersonalizedBlock`` is this with
+    experiments (an arm can decide which variant a placement shows)."""
 
     variants = blocks.ListBlock(
         VariantBlock(), label="Variants", help_text="The first variant that matches is shown."
@@ -130,7 +271,7 @@ class PersonalizedBlock(blocks.StructBlock):
         label_format = "{variants}"
 
     @classmethod
-    def for_content(cls, content_block: blocks.StreamBlock, **kwargs) -> PersonalizedBlock:
+    def for_content(cls, content_block: blocks.StreamBlock, **kwargs) -> VariantsBlock:
         """A personalized block whose variants hold the site's own blocks, e.g.
         ``PersonalizedBlock.for_content(CardBlocks())``. Don't nest a stream that itself
         contains this block."""
@@ -143,15 +284,28 @@ class PersonalizedBlock(blocks.StructBlock):
 
     # -- deciding ---------------------------------------------------------------------------
 
-    def choose(self, value, context: VisitorContext) -> Choice:
+    @staticmethod
+    def variant_rules(value) -> list[tuple[VariantRule, object]]:
+        """(rule, content) per variant, in editor order. For a stored value the contents are
+        lazy: ``content_of(value, payload)`` gives the chosen one."""
         variants = value.get("variants")
+        if isinstance(variants, LazyVariants) and variants._bound is None:
+            return variants.rules()
         bound = variants.bound_blocks if variants is not None else []
-        return choose(
-            ((variant_rule(child.id, child.value), child.value["content"]) for child in bound),
-            context.segments,
-            value.get("fallback"),
-            now=context.now,
+        return [(variant_rule(child.id, child.value), child.value["content"]) for child in bound]
+
+    @staticmethod
+    def content_of(value, payload):
+        """The content a choice's payload stands for (an index into lazy variants)."""
+        if isinstance(payload, int):
+            return value.get("variants").content(payload)
+        return payload
+
+    def choose(self, value, context: VisitorContext) -> Choice:
+        choice = choose(
+            self.variant_rules(value), context.segments, value.get("fallback"), now=context.now
         )
+        return Choice(choice.rule, self.content_of(value, choice.payload), choice.reason)
 
     def choose_for(self, value, context: dict | None) -> Choice:
         request = (context or {}).get("request")

@@ -31,6 +31,7 @@ from ..experiments.services import TRANSITIONS, LifecycleError, log, transition
 from ..registry import event_types
 from ..variants.blocks import segment_choices
 from ..variants.models import PersonalizedContent
+from .block_experiments import BlockExperimentView
 
 MAX_CELLS = 16
 
@@ -410,4 +411,5 @@ class ExperimentViewSet(ModelViewSet):
             *super().get_urlpatterns(),
             path("results/<int:pk>/", ResultsView.as_view(), name="results"),
             path("lifecycle/<int:pk>/<str:action>/", LifecycleView.as_view(), name="lifecycle"),
+            path("from-page/<int:page_id>/", BlockExperimentView.as_view(), name="from_page"),
         ]

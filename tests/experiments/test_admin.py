@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from personalization import tasks
 from personalization.experiments.models import Experiment, Exposure
 from personalization.variants.models import PersonalizedContent
 
@@ -134,6 +135,10 @@ def test_results_page_warns_about_sample_ratio_mismatch_and_draws_the_chart(bann
     Exposure.objects.bulk_create(rows)
     editor = staff_client("editor", EDITORS)
     page = editor.get(f"{INDEX}results/{experiment.pk}/").content.decode()
+    assert "Not counted yet" in page and "data-pz-srm" not in page  # read, not counted, per view
+    tasks.compute_experiment_results()
+    page = editor.get(f"{INDEX}results/{experiment.pk}/").content.decode()
+    assert "Counts computed at" in page
     assert "data-pz-srm" in page  # chi-squared 12.9, p = 0.0003
     assert "<polyline" in page and "data-pz-allocation" in page
 

@@ -150,6 +150,7 @@ def test_results_api_for_analysts_only(experiment, settings):
         decide(v)
     tasks.flush_exposures()
     purchase(by_arm["b"], 20)
+    tasks.compute_experiment_results()
     url = RESULTS.format(experiment.pk)
     assert by_arm["a"].client.get(url).status_code in (401, 403)
     response = by_arm["a"].client.get(url, HTTP_AUTHORIZATION="Api-Key s3cret")

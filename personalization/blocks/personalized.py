@@ -1,0 +1,78 @@
+"""``PersonalizedBlock``: a page's personalized block, which experiments can run on.
+
+Each block in a page's StreamField is a placement named ``page-<page id>-<block id>``
+(``experiments.placements``). Template rendering and the pages API both go through
+``decisions.choose_variants``: the visitor's experiment arm picks the variant when an experiment
+runs on the block, else the segment rules do; an exposure is logged when an arm's choice is
+shown. The arms are already part of the visitor's segment key, so a shared cache keeps one copy
+per arm.
+
+The page and block id come from the render context: Wagtail puts ``page`` in a page's template
+context and ``id`` in the context of each StreamField child it renders; the pages API gets the
+same two keys from ``personalization.api.pages``. Without them (a block rendered outside a page)
+the block has no placement, and segment rules decide.
+"""
+
+from __future__ import annotations
+
+from ..context import visitor_context
+from ..decisions import PlacementDecision, choose_variants, record_shown
+from ..experiments.placements import block_placement
+from ..variants.blocks import VariantsBlock
+from ..variants.selection import Choice
+
+
+def placement_of(context: dict | None) -> str | None:
+    context = context or {}
+    page = context.get("page")
+    return block_placement(getattr(page, "pk", None), context.get("id"))
+
+
+class PersonalizedBlock(VariantsBlock):
+    """Variants targeted at segments, plus default content; experiments can run on it."""
+
+    class Meta:
+        icon = "user"
+        label = "Personalized content"
+        label_format = "{variants}"
+
+    def decide(self, value, context: dict | None) -> PlacementDecision:
+        """The visitor's variant of this block, with the exposure logged if an arm chose it."""
+        visitor = visitor_context((context or {}).get("request"))
+        placement = placement_of(context)
+        choice, assignment = choose_variants(
+            placement, self.variant_rules(value), value.get("fallback"), visitor
+        )
+        if isinstance(choice.payload, int):  # lazy variants: convert the chosen one only
+            choice = Choice(choice.rule, self.content_of(value, choice.payload), choice.reason)
+        decision = PlacementDecision(placement or "", choice, assignment)
+        if assignment is not None:  # an experiment decided: log the exposure as it is shown
+            record_shown(visitor, [decision])
+        return decision
+
+    def render(self, value, context=None):
+        content = self.decide(value, context).content
+        if content is None:
+            return ""
+        return content.render_as_block(context)
+
+    def get_api_representation(self, value, context=None):
+        decision = self.decide(value, context)
+        choice, content = decision.choice, decision.content
+        representation = {
+            "variant": choice.variant_id,
+            "variant_name": choice.rule.name if choice.rule else "",
+            "content": (
+                content.stream_block.get_api_representation(content, context)
+                if content is not None
+                else []
+            ),
+        }
+        if decision.assignment is not None:
+            # For a headless frontend to tag goal events (``decision_id``), as the decide API.
+            representation["decision_id"] = str(decision.decision_id)
+            representation["experiment"] = {
+                "id": decision.assignment.experiment,
+                "arm": decision.assignment.arm,
+            }
+        return representation
