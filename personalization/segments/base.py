@@ -101,7 +101,11 @@ OPERATORS = {
     "!=": lambda a, b: a != b,
 }
 LOOKUPS = {">=": "gte", "<=": "lte", "==": "exact", ">": "gt", "<": "lt"}
-UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
+# Windows are whole hours or days. Minutes are not offered: counters are kept in time buckets
+# (profiles.buckets), so "within 30 minutes" could not be counted as promised. Stored minute
+# windows were converted to hours by migration 0008_windows_minutes_to_hours.
+UNITS = {"hours": 3600, "days": 86400}
+RETIRED_UNITS = {"minutes": "Minutes are not offered: windows are whole hours or days."}
 
 
 def param(params: dict, name: str, types: tuple[type, ...], *, required: bool = True, default=None):
@@ -154,6 +158,8 @@ def window(params: dict, name: str = "within") -> timedelta | None:
     if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= 100_000:
         raise ConditionError(f"params.{name}.amount", "Must be a whole number from 1.")
     unit = value.get("unit")
+    if unit in RETIRED_UNITS:
+        raise ConditionError(f"params.{name}.unit", RETIRED_UNITS[unit])
     if unit not in UNITS:
         raise ConditionError(f"params.{name}.unit", f"Must be one of: {', '.join(UNITS)}.")
     seconds = amount * UNITS[unit]

@@ -41,7 +41,7 @@ class EventCount(Condition):
     label = "Did something N times"
     description = (
         "Count of an event type (optionally one tag, category, page or page type) "
-        "in the last minutes/hours/days, or ever. 'Has not done X' is == 0."
+        "in the last hours or days, or ever. 'Has not done X' is == 0."
     )
     time_dependent = True
     column = "count"
