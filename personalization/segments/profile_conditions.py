@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.fields.json import KT
 from django.db.models.functions import Mod
 from django.db.models.lookups import LessThan
+from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from ..consent.models import ConsentRecord
@@ -86,7 +87,13 @@ class ValueSum(EventCount):
 
 
 class _Moment(Condition):
-    """first_seen / last_seen: before or after a date, or within a recent window."""
+    """first_seen / last_seen: before or after a date (from midnight in the site's time zone),
+    or within a recent window."""
+
+    description = (
+        "Before or after a date (days start at midnight in the site's TIME_ZONE), "
+        "or within a recent window."
+    )
 
     field = ""
     time_dependent = True
@@ -107,11 +114,12 @@ class _Moment(Condition):
             self.time_dependent = False
 
     def _bound(self, now: datetime) -> datetime:
-        from datetime import UTC
-
         if self.op == "within":
             return now - self.within
-        return datetime(self.date.year, self.date.month, self.date.day, tzinfo=UTC)
+        # Midnight in the site's time zone (TIME_ZONE), in memory and in SQL alike: the bulk
+        # recompute cannot know each visitor's zone, and both sides must agree.
+        midnight = datetime(self.date.year, self.date.month, self.date.day)
+        return timezone.make_aware(midnight, timezone.get_default_timezone())
 
     def matches(self, ctx: EvalContext) -> bool:
         moment = getattr(ctx.snapshot, self.field)
