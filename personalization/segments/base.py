@@ -85,6 +85,11 @@ class Condition:
     def to_q(self, ctx: QContext) -> Q:
         raise NotImplementedError(f"{self.type} is evaluated per request")
 
+    def changes_at(self, ctx: EvalContext) -> datetime | None:
+        """The first instant after ``ctx.now`` at which ``matches`` could change by time alone
+        (an event leaving a window), or None. The window sweep re-evaluates the visitor then."""
+        return None
+
     def references(self) -> set[str]:
         """Slugs of other segments this condition depends on."""
         return set()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -65,6 +65,9 @@ class EventCount(Condition):
 
     def matches(self, ctx: EvalContext) -> bool:
         return compare(self.op, self.observed(ctx), self.value, self.value2)
+
+    def changes_at(self, ctx: EvalContext) -> datetime | None:
+        return ctx.snapshot.window_changes_at(self.event, self.dimension, self.within, ctx.now)
 
     def to_q(self, ctx: QContext) -> Q:
         total = counter_sum(self.event, self.dimension, self.within, ctx.now, self.column)
@@ -127,6 +130,13 @@ class _Moment(Condition):
             return False
         bound = self._bound(ctx.now)
         return moment < bound if self.op == "before" else moment >= bound
+
+    def changes_at(self, ctx: EvalContext) -> datetime | None:
+        moment = getattr(ctx.snapshot, self.field)
+        if self.op != "within" or moment is None:
+            return None
+        leaves = moment + self.within + timedelta(microseconds=1)  # 'within' includes the bound
+        return leaves if leaves > ctx.now else None
 
     def to_q(self, ctx: QContext) -> Q:
         bound = self._bound(ctx.now)
