@@ -29,6 +29,7 @@ TASK_QUEUES: dict[str, str] = {
     "personalization.flush_impressions": EVENTS_QUEUE,
     "personalization.recompute_segment": SEGMENTS_QUEUE,
     "personalization.recompute_time_dependent_segments": SEGMENTS_QUEUE,
+    "personalization.recheck_segment_windows": SEGMENTS_QUEUE,
     "personalization.segment_webhook": SEGMENTS_QUEUE,
     "personalization.record_segment_sizes": SEGMENTS_QUEUE,
     "personalization.purge_expired_data": SEGMENTS_QUEUE,
@@ -59,6 +60,7 @@ def beat_schedule(
     """``CELERY_BEAT_SCHEDULE`` entries for the periodic tasks (intervals in seconds).
 
     - windowed segments recomputed every 5 minutes, so visitors leave when a window slides;
+    - visitors whose window closed re-evaluated every minute (segments/windows.py);
     - events whose fold task was lost (a killed worker's) folded every 15 seconds;
     - impressions buffered in Redis written every 10 seconds;
     - expired events, impressions and profiles purged hourly;
@@ -72,6 +74,8 @@ def beat_schedule(
     """
     every = {
         "personalization.recompute_time_dependent_segments": float(recompute_seconds),
+        # Visitors whose windowed condition changed by time alone (segments/windows.py).
+        "personalization.recheck_segment_windows": 60.0,
         # With PERSONALIZATION_FOLD_STRAGGLER_SECONDS (20): events a killed worker held unacked
         # are folded within about 40 s instead of waiting for the visibility timeout (an hour).
         "personalization.fold_stragglers": 15.0,

@@ -99,6 +99,9 @@ DEFAULTS: dict[str, Any] = {
     "SEGMENT_KEY_HEADER": "X-Personalization-Key",
     # How long a browser keeps its key: a cached page can lag a segment change by this much.
     "SEGMENT_KEY_MAX_AGE": 300,
+    # The visitor's IANA time zone, set by tracker.js: time-of-day and day-of-week conditions on
+    # server-rendered pages use it (the site's TIME_ZONE without it). Unknown names are ignored.
+    "TIMEZONE_COOKIE": "pz_tz",
     # Impressions recorded by the decide API (one row per placement) are kept this long.
     "IMPRESSION_RETENTION_DAYS": 400,
     # Buffer impressions in Redis and write them in bulk (fast, best-effort: a Redis restart

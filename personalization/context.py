@@ -40,6 +40,7 @@ from .visitors import (
     request_context,
     site_user,
     user_facts,
+    visitor_timezone,
 )
 from .visitors import visitor_id_from_request as cookie_visitor_id
 
@@ -271,6 +272,7 @@ def visitor_context(request: HttpRequest | None) -> VisitorContext:
             request_context(request),
             version_pair=version_pair,
             snapshot=snapshot,
+            timezone_name=visitor_timezone(request),
             is_authenticated=authenticated,
             user_groups=groups,
         )

@@ -25,6 +25,7 @@ from .segments.services import (
     record_segment_sizes,
 )
 from .segments.webhooks import WebhookFailed, deliver_webhook
+from .segments.windows import recheck_due_windows
 from .variants.services import flush_impressions as flush_impressions_service
 
 
@@ -63,6 +64,17 @@ def fold_straggling_events() -> int:
 def recompute_time_dependent_segments() -> dict:
     """Windows slide: visitors leave 'in the last 24 h' segments without doing anything."""
     return {slug: result["size"] for slug, result in recompute_time_dependent().items()}
+
+
+@shared_task(
+    name="personalization.recheck_segment_windows",
+    ignore_result=True,
+    queue=TASK_QUEUES["personalization.recheck_segment_windows"],
+    acks_late=True,
+)
+def recheck_segment_windows() -> int:
+    """Visitors whose window closed since their last evaluation leave (or enter) segments."""
+    return recheck_due_windows()
 
 
 @shared_task(

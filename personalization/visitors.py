@@ -8,6 +8,7 @@ only set once the visitor has an id worth remembering (after consent or tracking
 from __future__ import annotations
 
 import uuid
+import zoneinfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -164,3 +165,21 @@ def forget_visitor(request: HttpRequest) -> None:
     request._pz_visitor_id = None
     request._pz_set_cookie = None
     request._pz_drop_cookie = True
+
+
+def known_timezone(name: str) -> str:
+    """``name`` if it is an IANA time zone this server knows, else ""."""
+    if not name or len(name) > 64:
+        return ""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return ""
+    return name
+
+
+def visitor_timezone(request: HttpRequest) -> str:
+    """The visitor's time zone from the cookie tracker.js sets (``TIMEZONE_COOKIE``), or ""
+    (conditions then use the site's ``TIME_ZONE``). An unknown name is ignored; a forged one can
+    only pick among real zones, as the visitor could by changing their computer's clock."""
+    return known_timezone(request.COOKIES.get(get_setting("TIMEZONE_COOKIE"), ""))

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from .consent.purposes import PURPOSES
@@ -67,7 +68,13 @@ def _event_fields(value_label: str) -> list[dict[str, Any]]:
 def _moment_fields() -> list[dict[str, Any]]:
     return [
         _field("op", "select", "When", options=["before", "after", "within"], default="within"),
-        _field("date", "date", "Date", **_when("op", "before", "after")),
+        _field(
+            "date",
+            "date",
+            "Date",
+            help=f"Days start at midnight in the site's time zone ({settings.TIME_ZONE}).",
+            **_when("op", "before", "after"),
+        ),
         _field("within", "window", "In the last", allow_ever=False, **_when("op", "within")),
     ]
 
@@ -113,7 +120,11 @@ def _zone() -> dict[str, Any]:
         "Time zone",
         required=False,
         placeholder="visitor",
-        help="'visitor' (default) or an IANA name such as Europe/Berlin.",
+        help=(
+            "'visitor' (default): the visitor's zone where known (set by tracker.js, or the "
+            f"API's timezone), else the site's ({settings.TIME_ZONE}). Or an IANA name such as "
+            "Europe/Berlin."
+        ),
     )
 
 

@@ -144,7 +144,7 @@ def purge_expired_data(*, now: datetime | None = None) -> dict[str, int]:
         timestamp__lt=now - timedelta(days=get_setting("EVENT_RETENTION_DAYS")), folded=True
     ).delete()
     hourly, _ = ProfileCounter.objects.filter(
-        granularity=Granularity.HOUR,
+        granularity__in=[Granularity.HOUR, Granularity.FIVE_MINUTES],
         bucket__lt=hourly_horizon(now, get_setting("HOURLY_COUNTER_HOURS")),
     ).delete()
     daily, _ = ProfileCounter.objects.filter(

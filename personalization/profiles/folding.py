@@ -27,7 +27,7 @@ from ..events.models import Event
 from ..signals import profile_changed
 from ..sql import insert_on_conflict, lock_visitor
 from ..visitor_cache import bump_generation
-from .buckets import EPOCH, daily_horizon, day_start, hour_start, hourly_horizon
+from .buckets import EPOCH, daily_horizon, day_start, fine_start, hour_start, hourly_horizon
 from .models import Granularity, ProfileCounter, VisitorProfile
 from .snapshot import refresh_snapshot
 
@@ -136,6 +136,7 @@ def _counter_deltas(events: list[Event], now: datetime) -> dict[CounterKey, list
         buckets = [(Granularity.TOTAL, EPOCH)]
         if event.timestamp >= hourly_from:
             buckets.append((Granularity.HOUR, hour_start(event.timestamp)))
+            buckets.append((Granularity.FIVE_MINUTES, fine_start(event.timestamp)))
         if event.timestamp >= daily_from:
             buckets.append((Granularity.DAY, day_start(event.timestamp)))
         for dimension in event_dimensions(event.properties):

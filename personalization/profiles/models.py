@@ -64,9 +64,15 @@ class VisitorProfile(models.Model):
     persona = models.CharField(max_length=64, blank=True)
     # sample_bucket(visitor_id), stored so that random-sample segments can be counted in SQL.
     sample_bucket = models.PositiveSmallIntegerField(default=0, editable=False)
+    # When a windowed segment condition could next change for this visitor by time alone (an
+    # event leaving a window): the window sweep re-evaluates their membership then.
+    segments_recheck_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        indexes = [models.Index(fields=["last_seen"], name="pz_profile_last_seen")]
+        indexes = [
+            models.Index(fields=["last_seen"], name="pz_profile_last_seen"),
+            models.Index(fields=["segments_recheck_at"], name="pz_profile_recheck"),
+        ]
 
     def __str__(self) -> str:
         return str(self.visitor_id)
@@ -77,6 +83,7 @@ class VisitorProfile(models.Model):
 
 
 class Granularity(models.TextChoices):
+    FIVE_MINUTES = "m", "5 minutes"
     HOUR = "h", "Hour"
     DAY = "d", "Day"
     TOTAL = "t", "All time"
@@ -86,8 +93,8 @@ class ProfileCounter(models.Model):
     """How often a visitor did something in one bucket of time.
 
     ``dimension`` narrows the event type: "" for all, or "tag:pricing", "category:news",
-    "page:42", "page_type:demo.articlepage". Hourly buckets cover the recent window, daily
-    buckets the long one, and one TOTAL row per key counts everything ever.
+    "page:42", "page_type:demo.articlepage". 5-minute and hourly buckets cover the recent window,
+    daily buckets the long one, and one TOTAL row per key counts everything ever.
     """
 
     personalization_visitor_lookups = ("profile__visitor_id",)

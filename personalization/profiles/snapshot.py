@@ -18,10 +18,25 @@ from django.utils import timezone
 from ..conf import get_setting
 from ..consent.services import explicit_consent
 from ..visitor_cache import bump_generation, cache, generation_key, snapshot_key
-from .buckets import daily_horizon, day_index, day_start, hour_index, hour_start, hourly_horizon
+from .buckets import (
+    DAY,
+    EPOCH,
+    FINE,
+    FINE_MINUTES,
+    HOUR,
+    daily_horizon,
+    day_index,
+    day_start,
+    fine_index,
+    fine_start,
+    hour_index,
+    hour_start,
+    hourly_horizon,
+)
 from .models import Granularity, ProfileCounter, VisitorAlias, VisitorProfile
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: 5-minute buckets
+FINE_PER_HOUR = 60 // FINE_MINUTES
 
 
 def series_key(event_type: str, dimension: str = "") -> str:
@@ -61,25 +76,81 @@ class ProfileSnapshot:
     hourly: dict[str, dict[int, tuple[int, float]]] = field(default_factory=dict)
     daily: dict[str, dict[int, tuple[int, float]]] = field(default_factory=dict)
     totals: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # series key -> {5-minute index: (count, value)}, over the hourly window
+    fine: dict[str, dict[int, tuple[int, float]]] = field(default_factory=dict)
     format: int = SNAPSHOT_FORMAT
+
+    def _counted(
+        self, key: str, within: timedelta, now: datetime
+    ) -> list[tuple[tuple[int, float], datetime]]:
+        """The buckets a window counts at ``now``, each with the instant it stops counting.
+
+        Inside the hourly window: the whole hours from hourly buckets, the oldest partial hour
+        from 5-minute buckets (a bucket counts while any of it is inside the window, so an event
+        leaves at most 5 minutes late). An hour with no 5-minute buckets at all was folded before
+        they existed: it counts whole, as it used to. Beyond: whole days.
+        """
+        since = now - within
+        if since < hourly_horizon(now, get_setting("HOURLY_COUNTER_HOURS")):
+            first = day_index(day_start(since))
+            return [
+                (pair, EPOCH + (index + 1) * DAY + within)
+                for index, pair in self.daily.get(key, {}).items()
+                if index >= first
+            ]
+        edge = hour_start(since)
+        if edge < since:
+            edge += HOUR  # the first whole hour inside the window
+        fine, hourly = self.fine.get(key, {}), self.hourly.get(key, {})
+        first_fine_of_hour: dict[int, int] = {}  # hour index -> its oldest 5-minute index
+        for index in fine:
+            hour = index // FINE_PER_HOUR
+            if index < first_fine_of_hour.get(hour, index + 1):
+                first_fine_of_hour[hour] = index
+        first_fine, edge_fine = fine_index(fine_start(since)), fine_index(edge)
+        counted = [
+            (pair, EPOCH + (index + 1) * FINE + within)
+            for index, pair in fine.items()
+            if first_fine <= index < edge_fine
+        ]
+        edge_hour = hour_index(edge)
+        for index, pair in hourly.items():
+            if index >= edge_hour:
+                # Counted whole until the window's edge reaches it; from then on its 5-minute
+                # buckets leave one by one, the oldest first.
+                oldest = first_fine_of_hour.get(index)
+                if oldest is None:
+                    counted.append((pair, EPOCH + (index + 1) * HOUR + within))
+                else:
+                    counted.append((pair, EPOCH + (oldest + 1) * FINE + within))
+            elif index == edge_hour - 1 and edge > since and index not in first_fine_of_hour:
+                counted.append((pair, edge + within))  # folded before 5-minute buckets
+        return counted
 
     def _window(
         self, key: str, within: timedelta | None, now: datetime | None
     ) -> tuple[int, float]:
         if within is None:
             return self.totals.get(key, (0, 0.0))
-        now = now or timezone.now()
-        since = now - within
-        if since >= hourly_horizon(now, get_setting("HOURLY_COUNTER_HOURS")):
-            first, series = hour_index(hour_start(since)), self.hourly.get(key, {})
-        else:
-            first, series = day_index(day_start(since)), self.daily.get(key, {})
         count = value = 0
-        for index, (c, v) in series.items():
-            if index >= first:
-                count += c
-                value += v
+        for (c, v), _exit in self._counted(key, within, now or timezone.now()):
+            count += c
+            value += v
         return count, value
+
+    def window_changes_at(
+        self, event_type: str, dimension: str, within: timedelta | None, now: datetime
+    ) -> datetime | None:
+        """The first instant after ``now`` at which ``count``/``value_sum`` over this window
+        would change by time alone (an event leaving it), or None if it never will."""
+        if within is None:
+            return None
+        exits = [
+            exit_at
+            for _pair, exit_at in self._counted(series_key(event_type, dimension), within, now)
+            if exit_at > now
+        ]
+        return min(exits, default=None)
 
     def count(
         self,
@@ -91,7 +162,8 @@ class ProfileSnapshot:
     ) -> int:
         """Events of a type (optionally one tag/category/page) in the last ``within``, or ever.
 
-        Hour-granular inside the hourly window, day-granular beyond it.
+        Inside the hourly window an event counts until at most 5 minutes after it left the
+        window; beyond it, windows count whole days.
         """
         return self._window(series_key(event_type, dimension), within, now)[0]
 
@@ -173,10 +245,11 @@ def build_snapshot(visitor_id: uuid.UUID, *, generation: int = 0) -> ProfileSnap
     hourly: dict[str, dict[int, tuple[int, float]]] = {}
     daily: dict[str, dict[int, tuple[int, float]]] = {}
     totals: dict[str, tuple[int, float]] = {}
+    fine: dict[str, dict[int, tuple[int, float]]] = {}
     rows = ProfileCounter.objects.filter(
         Q(granularity=Granularity.TOTAL)
         | Q(
-            granularity=Granularity.HOUR,
+            granularity__in=[Granularity.HOUR, Granularity.FIVE_MINUTES],
             bucket__gte=hourly_horizon(now, get_setting("HOURLY_COUNTER_HOURS")),
         )
         | Q(
@@ -192,6 +265,8 @@ def build_snapshot(visitor_id: uuid.UUID, *, generation: int = 0) -> ProfileSnap
             totals[key] = pair
         elif granularity == Granularity.HOUR:
             hourly.setdefault(key, {})[hour_index(bucket)] = pair
+        elif granularity == Granularity.FIVE_MINUTES:
+            fine.setdefault(key, {})[fine_index(bucket)] = pair
         else:
             daily.setdefault(key, {})[day_index(bucket)] = pair
     return ProfileSnapshot(
@@ -224,6 +299,7 @@ def build_snapshot(visitor_id: uuid.UUID, *, generation: int = 0) -> ProfileSnap
         hourly=hourly,
         daily=daily,
         totals=totals,
+        fine=fine,
     )
 
 

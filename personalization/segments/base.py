@@ -85,6 +85,11 @@ class Condition:
     def to_q(self, ctx: QContext) -> Q:
         raise NotImplementedError(f"{self.type} is evaluated per request")
 
+    def changes_at(self, ctx: EvalContext) -> datetime | None:
+        """The first instant after ``ctx.now`` at which ``matches`` could change by time alone
+        (an event leaving a window), or None. The window sweep re-evaluates the visitor then."""
+        return None
+
     def references(self) -> set[str]:
         """Slugs of other segments this condition depends on."""
         return set()
@@ -101,7 +106,11 @@ OPERATORS = {
     "!=": lambda a, b: a != b,
 }
 LOOKUPS = {">=": "gte", "<=": "lte", "==": "exact", ">": "gt", "<": "lt"}
-UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
+# Windows are whole hours or days. Minutes are not offered: counters are kept in time buckets
+# (profiles.buckets), so "within 30 minutes" could not be counted as promised. Stored minute
+# windows were converted to hours by migration 0008_windows_minutes_to_hours.
+UNITS = {"hours": 3600, "days": 86400}
+RETIRED_UNITS = {"minutes": "Minutes are not offered: windows are whole hours or days."}
 
 
 def param(params: dict, name: str, types: tuple[type, ...], *, required: bool = True, default=None):
@@ -154,6 +163,8 @@ def window(params: dict, name: str = "within") -> timedelta | None:
     if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= 100_000:
         raise ConditionError(f"params.{name}.amount", "Must be a whole number from 1.")
     unit = value.get("unit")
+    if unit in RETIRED_UNITS:
+        raise ConditionError(f"params.{name}.unit", RETIRED_UNITS[unit])
     if unit not in UNITS:
         raise ConditionError(f"params.{name}.unit", f"Must be one of: {', '.join(UNITS)}.")
     seconds = amount * UNITS[unit]

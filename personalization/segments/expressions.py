@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import (
     CharField,
     DecimalField,
+    Exists,
     Expression,
     F,
     Func,
@@ -20,18 +21,44 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from ..conf import get_setting
-from ..profiles.buckets import EPOCH, daily_horizon, day_start, hour_start, hourly_horizon
+from ..profiles.buckets import (
+    EPOCH,
+    daily_horizon,
+    day_start,
+    fine_start,
+    hour_start,
+    hourly_horizon,
+)
 from ..profiles.models import Granularity, ProfileCounter
 
 
 def bucket_filter(within: timedelta | None, now: datetime) -> Q:
-    """The same bucket choice as ``ProfileSnapshot.count``: hours inside the hourly window,
-    days beyond it, the all-time row for "ever"."""
+    """The same bucket choice as ``ProfileSnapshot.count``: inside the hourly window the whole
+    hours from hourly buckets and the oldest, partial hour from 5-minute buckets (or from its
+    hourly bucket when it has none: folded before they existed); days beyond it; the all-time
+    row for "ever"."""
     if within is None:
         return Q(granularity=Granularity.TOTAL, bucket=EPOCH)
     since = now - within
     if since >= hourly_horizon(now, get_setting("HOURLY_COUNTER_HOURS")):
-        return Q(granularity=Granularity.HOUR, bucket__gte=hour_start(since))
+        edge = hour_start(since)
+        if edge < since:
+            edge += timedelta(hours=1)
+        chosen = Q(granularity=Granularity.HOUR, bucket__gte=edge) | Q(
+            granularity=Granularity.FIVE_MINUTES, bucket__gte=fine_start(since), bucket__lt=edge
+        )
+        if edge > since:
+            partial = edge - timedelta(hours=1)
+            fine_rows = ProfileCounter.objects.filter(
+                profile=OuterRef("profile"),
+                event_type=OuterRef("event_type"),
+                dimension=OuterRef("dimension"),
+                granularity=Granularity.FIVE_MINUTES,
+                bucket__gte=partial,
+                bucket__lt=edge,
+            )
+            chosen |= Q(granularity=Granularity.HOUR, bucket=partial) & ~Q(Exists(fine_rows))
+        return chosen
     floor = max(day_start(since), daily_horizon(now, get_setting("DAILY_COUNTER_DAYS")))
     return Q(granularity=Granularity.DAY, bucket__gte=floor)
 

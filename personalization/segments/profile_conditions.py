@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.fields.json import KT
 from django.db.models.functions import Mod
 from django.db.models.lookups import LessThan
+from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from ..consent.models import ConsentRecord
@@ -41,7 +42,7 @@ class EventCount(Condition):
     label = "Did something N times"
     description = (
         "Count of an event type (optionally one tag, category, page or page type) "
-        "in the last minutes/hours/days, or ever. 'Has not done X' is == 0."
+        "in the last hours or days, or ever. 'Has not done X' is == 0."
     )
     time_dependent = True
     column = "count"
@@ -65,6 +66,9 @@ class EventCount(Condition):
     def matches(self, ctx: EvalContext) -> bool:
         return compare(self.op, self.observed(ctx), self.value, self.value2)
 
+    def changes_at(self, ctx: EvalContext) -> datetime | None:
+        return ctx.snapshot.window_changes_at(self.event, self.dimension, self.within, ctx.now)
+
     def to_q(self, ctx: QContext) -> Q:
         total = counter_sum(self.event, self.dimension, self.within, ctx.now, self.column)
         return range_q(total, self.op, self.value, self.value2)
@@ -86,7 +90,13 @@ class ValueSum(EventCount):
 
 
 class _Moment(Condition):
-    """first_seen / last_seen: before or after a date, or within a recent window."""
+    """first_seen / last_seen: before or after a date (from midnight in the site's time zone),
+    or within a recent window."""
+
+    description = (
+        "Before or after a date (days start at midnight in the site's TIME_ZONE), "
+        "or within a recent window."
+    )
 
     field = ""
     time_dependent = True
@@ -107,11 +117,12 @@ class _Moment(Condition):
             self.time_dependent = False
 
     def _bound(self, now: datetime) -> datetime:
-        from datetime import UTC
-
         if self.op == "within":
             return now - self.within
-        return datetime(self.date.year, self.date.month, self.date.day, tzinfo=UTC)
+        # Midnight in the site's time zone (TIME_ZONE), in memory and in SQL alike: the bulk
+        # recompute cannot know each visitor's zone, and both sides must agree.
+        midnight = datetime(self.date.year, self.date.month, self.date.day)
+        return timezone.make_aware(midnight, timezone.get_default_timezone())
 
     def matches(self, ctx: EvalContext) -> bool:
         moment = getattr(ctx.snapshot, self.field)
@@ -119,6 +130,13 @@ class _Moment(Condition):
             return False
         bound = self._bound(ctx.now)
         return moment < bound if self.op == "before" else moment >= bound
+
+    def changes_at(self, ctx: EvalContext) -> datetime | None:
+        moment = getattr(ctx.snapshot, self.field)
+        if self.op != "within" or moment is None:
+            return None
+        leaves = moment + self.within + timedelta(microseconds=1)  # 'within' includes the bound
+        return leaves if leaves > ctx.now else None
 
     def to_q(self, ctx: QContext) -> Q:
         bound = self._bound(ctx.now)

@@ -118,7 +118,10 @@ def _zone_param(params) -> str:
 class TimeOfDay(RequestCondition):
     type = "time_of_day"
     label = "Local time of day"
-    description = "From-to in the visitor's time zone (or a fixed one); 22:00-06:00 spans midnight."
+    description = (
+        "From-to in the visitor's time zone where known (tracker.js's pz_tz cookie, the API's "
+        "timezone), else the site's TIME_ZONE; or a fixed zone. 22:00-06:00 spans midnight."
+    )
 
     def __init__(self, params):
         super().__init__(params)
@@ -144,6 +147,10 @@ class TimeOfDay(RequestCondition):
 class DayOfWeek(RequestCondition):
     type = "day_of_week"
     label = "Day of week"
+    description = (
+        "The day in the visitor's time zone where known (tracker.js's pz_tz cookie, the API's "
+        "timezone), else the site's TIME_ZONE; or a fixed zone."
+    )
 
     def __init__(self, params):
         super().__init__(params)

@@ -26,6 +26,7 @@ from ..visitor_cache import bump_version_token, version_tokens
 from .base import ConditionError, EvalContext, QContext
 from .models import Segment, SegmentMembership, SegmentSizeHistory
 from .tree import Node, compile_rules, describe_kinds
+from .windows import next_change, store_recheck
 
 VERSION_KEY = "personalization:segments:version"
 
@@ -297,13 +298,17 @@ def update_visitor_memberships(visitor_id: uuid.UUID, *, now: datetime | None = 
             visitor_id=snapshot.visitor_id, segment_id__in=list(static)
         ).values_list("segment_id", flat=True)
     }
+    contexts = []
     for segment in segments:
         ctx = EvalContext(
             snapshot=snapshot, now=now, segments=frozenset(held), segment_slug=segment.slug
         )
+        contexts.append((segment, ctx))
         if segment.node.possible(ctx):
             should.add(segment.id)
             held.add(segment.slug)
+    if any(segment.time_dependent for segment in segments):
+        store_recheck(snapshot.visitor_id, next_change(contexts))  # when a window next closes
     ids = [s.id for s in segments]
     current = set(
         SegmentMembership.objects.filter(

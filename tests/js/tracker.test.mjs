@@ -267,3 +267,20 @@ test("calls queued by the README's stub before the script loaded are replayed in
   assert.deepEqual(t.fetches[0].body.events[0].properties, { query: "pricing" });
   assert.equal(t.fetches[0].init.headers["X-Visitor-Id"], "tok:sig");
 });
+
+const ZONE = (name) =>
+  `window.Intl = {DateTimeFormat: function () { return {resolvedOptions: () => ({timeZone: ${JSON.stringify(name)}})}; }};`;
+
+test("the browser's time zone is kept in the pz_tz cookie, once", () => {
+  const t = load({ before: ZONE("America/Argentina/Buenos_Aires") });
+  assert.equal(t.document.cookie, "pz_tz=America/Argentina/Buenos_Aires; path=/; max-age=31536000; SameSite=Lax");
+  const again = load({ before: ZONE("Asia/Tokyo") + 'document.cookie = "a=1; pz_tz=Asia/Tokyo";' });
+  assert.equal(again.document.cookie, "a=1; pz_tz=Asia/Tokyo", "an unchanged zone is not rewritten");
+});
+
+test("no pz_tz cookie for an odd zone name or when turned off", () => {
+  assert.equal(load({ before: ZONE("x; domain=evil.example") }).document.cookie, undefined);
+  assert.equal(load({ before: ZONE("") }).document.cookie, undefined);
+  const off = load({ dataset: { timezoneCookie: "false" }, before: ZONE("Europe/Paris") });
+  assert.equal(off.document.cookie, undefined);
+});

@@ -81,7 +81,7 @@ def random_params(rng: random.Random, type_name: str) -> dict:
             None,
             {"amount": rng.randint(1, 48), "unit": "hours"},
             {"amount": rng.randint(1, 30), "unit": "days"},
-            {"amount": 90, "unit": "minutes"},
+            {"amount": 90, "unit": "hours"},
         ]
     )
     op = rng.choice([">=", "<=", "==", ">", "<", "between"])

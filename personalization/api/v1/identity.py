@@ -23,6 +23,7 @@ from ...visitors import (
     may_use_profile,
     user_facts,
     visitor_id_from_request,
+    visitor_timezone,
 )
 from .authentication import is_api_client
 
@@ -117,7 +118,8 @@ def api_visitor_context(
         context,
         version_pair=version_pair,
         snapshot=snapshot if visitor_id is not None else None,
-        timezone_name=timezone_name,
+        # A browser calling the API sends the tracker's time zone cookie; a body's zone wins.
+        timezone_name=timezone_name or visitor_timezone(request._request),
         is_authenticated=authenticated,
         user_groups=groups,
     )

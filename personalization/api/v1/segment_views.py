@@ -14,7 +14,7 @@ from ...profiles.snapshot import get_snapshot
 from ...segments.base import ConditionError
 from ...segments.services import compiled_segments, estimate_size, visitor_segments
 from ...types import RequestContext
-from ...visitors import request_context, user_facts
+from ...visitors import request_context, user_facts, visitor_timezone
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
 from .permissions import IsVisitorOrAllowed
@@ -93,7 +93,8 @@ class VisitorSegmentsView(PersonalizationAPIView):
         segments = visitor_segments(
             visitor_id,
             request=context,
-            timezone_name=_timezone(query.get("timezone", "")),
+            timezone_name=_timezone(query.get("timezone", ""))
+            or ("" if is_api_client(request) else visitor_timezone(request._request)),
             is_authenticated=authenticated,
             user_groups=groups,
         )

@@ -5,7 +5,8 @@
  *           data-endpoint="/api/personalization/v1/events"   (default)
  *           data-flush-interval="5000" data-max-batch="50"   (defaults)
  *           data-visitor-token="..."                          (headless sites; else the cookie)
- *           data-page-views="true"></script>                  (headless SPAs only, see below)
+ *           data-page-views="true"                            (headless SPAs only, see below)
+ *           data-timezone-cookie="false"></script>           (don't set the pz_tz cookie)
  *
  *   personalization.track("search", {query: "shoes"});
  *
@@ -23,6 +24,10 @@
  * the page is hidden or unloaded (as application/json, the only type the server parses). Wagtail pages record page views on the server, so page_view is
  * only sent with data-page-views="true" (also on history.pushState and popstate). Nothing at all is
  * sent when Do Not Track or Global Privacy Control is on; the server enforces that as well.
+ *
+ * The browser's IANA time zone (Intl) is kept in the `pz_tz` cookie (no identifier, a year,
+ * SameSite=Lax) so that time-of-day and day-of-week conditions on server-rendered pages use the
+ * visitor's clock instead of the site's; data-timezone-cookie="false" turns that off.
  */
 (function (window, document) {
   "use strict";
@@ -131,6 +136,20 @@
     lastUrl = url;
     track("page_view", {url: url.slice(0, 1000), title: String(document.title || "").slice(0, 1000)});
   }
+
+  function rememberTimeZone() {
+    if (config.timezoneCookie === "false") return;
+    let zone = "";
+    try {
+      zone = String(window.Intl.DateTimeFormat().resolvedOptions().timeZone || "");
+    } catch (e) { return; }
+    if (!/^[A-Za-z0-9_+\-]+(\/[A-Za-z0-9_+\-]+)*$/.test(zone) || zone.length > 64) return;
+    const cookies = "; " + String(document.cookie || "");
+    if (cookies.indexOf("; pz_tz=" + zone + ";") !== -1 || cookies.endsWith("; pz_tz=" + zone)) return;
+    const secure = window.location && window.location.protocol === "https:" ? "; Secure" : "";
+    document.cookie = "pz_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax" + secure;
+  }
+  rememberTimeZone();
 
   if (!optedOut) {
     document.addEventListener("click", onClick, true);
