@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..conf import get_setting
+from ..sql import lock_visitor
 from ..visitor_cache import invalidate_visitor
 from .models import ConsentChange, ConsentRecord
 from .purposes import EVENT_PURPOSES, NECESSARY, PURPOSES
@@ -51,6 +52,9 @@ def record_consent(
             raise InvalidChoice(purpose, granted)
     now = timezone.now()
     with transaction.atomic():
+        # The visitor lock that folding holds while it reads consent and counts events: a
+        # withdrawal waits for a fold in progress, and every later fold sees it.
+        lock_visitor(visitor_id)
         existing = {
             r.purpose: r
             for r in ConsentRecord.objects.select_for_update().filter(visitor_id=visitor_id)
