@@ -131,9 +131,12 @@ def invalidate_experiments(sender, **kwargs):
 register_assigner(assign_arms)
 
 
+@receiver(post_save, sender=Segment, dispatch_uid="personalization.segment_saved")
 @receiver(post_delete, sender=Segment, dispatch_uid="personalization.segment_deleted")
 def invalidate_segments(sender, **kwargs):
-    """A deleted segment changes every visitor's set (``save_segment`` covers edits)."""
+    """A saved or deleted segment changes every visitor's set, however it was saved
+    (``save_segment``, the Django admin, a data migration, the shell): the one place that bumps
+    the definitions version for it."""
     bump_definitions()
 
 
