@@ -21,8 +21,11 @@
  * Events are batched in memory, each with a random `id` (the server drops re-sent ids) and an ISO
  * `timestamp`; a batch is sent every flush interval, when full, and with navigator.sendBeacon when
  * the page is hidden or unloaded (as application/json, the only type the server parses). Wagtail pages record page views on the server, so page_view is
- * only sent with data-page-views="true" (also on history.pushState and popstate). Nothing at all is
- * sent when Do Not Track or Global Privacy Control is on; the server enforces that as well.
+ * only sent with data-page-views="true" (also on history.pushState and popstate), or once per load
+ * for a page that carries {% tracker_page_view %} (a page cache may have served it without the
+ * server seeing the view: the event names the render, and the server counts the view once).
+ * Nothing at all is sent when Do Not Track or Global Privacy Control is on; the server enforces
+ * that as well.
  */
 (function (window, document) {
   "use strict";
@@ -132,6 +135,18 @@
     track("page_view", {url: url.slice(0, 1000), title: String(document.title || "").slice(0, 1000)});
   }
 
+  // {% tracker_page_view %}: <script type="application/json" id="pz-page-view">, written by the
+  // server into every copy of the page, cached or not.
+  function renderedPageView() {
+    const el = typeof document.getElementById === "function" ? document.getElementById("pz-page-view") : null;
+    if (!el) return;
+    let data = null;
+    try { data = JSON.parse(el.textContent); } catch (e) { return; }
+    if (!data || typeof data.render_id !== "string") return;
+    const props = data.properties && typeof data.properties === "object" && !Array.isArray(data.properties) ? data.properties : {};
+    track("page_view", Object.assign({}, props, {render_id: data.render_id}));
+  }
+
   if (!optedOut) {
     document.addEventListener("click", onClick, true);
     document.addEventListener("visibilitychange", () => {
@@ -150,6 +165,8 @@
       }
       window.addEventListener("popstate", pageView);
       pageView();
+    } else {
+      renderedPageView();
     }
   }
 
