@@ -82,6 +82,8 @@ DEFAULTS: dict[str, Any] = {
     # Signs segment webhooks (X-Personalization-Signature). Its own secret, shared with the
     # receivers; never SECRET_KEY. Webhooks are not sent while it is empty.
     "WEBHOOK_SECRET": "",
+    # Segment webhooks send at most this many visitor ids per POST (and per task).
+    "WEBHOOK_BATCH_SIZE": 500,
     # Headers a CDN sets with the visitor's location, tried in order.
     "COUNTRY_HEADERS": [
         "CF-IPCountry",
