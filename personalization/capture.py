@@ -11,6 +11,12 @@ from .conf import get_setting
 from .consent.services import may_collect_events
 from .events.validation import validate_event
 from .ingestion import ingest_events
+from .page_views import (
+    is_preview,
+    page_view_properties,  # noqa: F401 - kept importable from here
+    request_page_view_properties,
+    server_event_id,
+)
 from .profiles.snapshot import ProfileSnapshot, get_snapshot
 from .types import EventIn, IngestResult, RequestContext
 from .visitors import (
@@ -20,19 +26,6 @@ from .visitors import (
     request_context,
     visitor_id_from_request,
 )
-
-
-def page_view_properties(page) -> dict:
-    properties = {
-        "page_id": page.pk,
-        "page_type": page.specific_class._meta.label_lower if page.specific_class else "",
-        "title": page.title[:200],
-    }
-    specific = page.specific_deferred
-    extra = getattr(specific, "personalization_properties", None)
-    if callable(extra):
-        properties.update(extra())
-    return properties
 
 
 def track_event(
@@ -97,7 +90,7 @@ def track_page_view(request: HttpRequest, page) -> None:
     """
     if not get_setting("TRACK_PAGE_VIEWS") or request.method != "GET":
         return
-    if getattr(request, "is_preview", False) or get_setting("PREVIEW_PARAM") in request.GET:
+    if is_preview(request):
         return  # Wagtail previews, and staff viewing the live page as a segment
     context = request_context(request)
     if context.is_bot:
@@ -105,10 +98,13 @@ def track_page_view(request: HttpRequest, page) -> None:
     visitor_id, snapshot = _collecting(request, context)
     if visitor_id is None:
         return
+    # Under this render's id: the browser's report of the same render takes this record over
+    # instead of counting again (page_views.py; cached copies carry the id too).
     event = EventIn(
         type="page_view",
         timestamp=timezone.now(),
-        properties={**page_view_properties(page), "url": request.get_full_path()[:500]},
+        properties=request_page_view_properties(request, page),
+        client_id=server_event_id(request),
     )
     ingest_events(
         visitor_id, [event], context, snapshot=snapshot, content_version=_known_version(request)

@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_RATES": {"visitor": "600/min", "client": "12000/min", "anonymous": "300/min"},
     # Server-side capture of Wagtail page views (no JavaScript needed).
     "TRACK_PAGE_VIEWS": True,
+    # Count page views a page cache served (tracker.js reports them; see docs/caching.md).
+    # None: on when Django's cache middleware is installed; True behind NGINX, Varnish or a CDN.
+    "CACHED_PAGE_VIEWS": None,
     # Folding events into profiles: "auto" (inline when Celery is eager), "inline" or "task".
     "FOLD_MODE": "auto",
     # Unfolded events older than this are folded by the fold_stragglers beat task (schedule it
@@ -79,6 +82,8 @@ DEFAULTS: dict[str, Any] = {
     # Signs segment webhooks (X-Personalization-Signature). Its own secret, shared with the
     # receivers; never SECRET_KEY. Webhooks are not sent while it is empty.
     "WEBHOOK_SECRET": "",
+    # Segment webhooks send at most this many visitor ids per POST (and per task).
+    "WEBHOOK_BATCH_SIZE": 500,
     # Headers a CDN sets with the visitor's location, tried in order.
     "COUNTRY_HEADERS": [
         "CF-IPCountry",

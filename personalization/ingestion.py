@@ -18,6 +18,7 @@ from .consent.services import may_collect_events
 from .context import CONTENT_VERSION_KEY
 from .events.services import store_events
 from .experiments.services import attribute_conversions
+from .page_views import absorb_server_views
 from .profiles.folding import fold_visitor
 from .profiles.snapshot import ProfileSnapshot, get_snapshot, snapshot_keys
 from .types import EventIn, IngestResult, RequestContext
@@ -74,7 +75,11 @@ def ingest_events(
     if not events:
         return IngestResult(rejected=rejected)
     with transaction.atomic():
+        # A browser's page view of a render the server recorded for this visitor is that record
+        # (pages behind a page cache report every load; page_views.py).
+        events, absorbed = absorb_server_views(snapshot.visitor_id, events)
         accepted, duplicates = store_events(snapshot.visitor_id, events, context, now=now)
+        duplicates += absorbed
         if accepted and fold:
             schedule_fold(snapshot.visitor_id)
         # Goal events become experiment conversions (once per visitor and goal, or per event

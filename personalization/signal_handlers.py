@@ -29,7 +29,7 @@ from .segments.services import (
     recompute_segments_using,
     update_visitor_memberships,
 )
-from .segments.webhooks import deliver_webhook
+from .segments.webhooks import deliver_webhook, webhook_batches
 from .signals import (
     consent_changed,
     profile_changed,
@@ -81,17 +81,19 @@ def move_memberships_on_merge(sender, source_id, target_id, **kwargs):
 @receiver(segment_entered, dispatch_uid="personalization.webhook_on_enter")
 @receiver(segment_left, dispatch_uid="personalization.webhook_on_leave")
 def send_segment_webhook(sender, segment, visitor_ids, signal, **kwargs):
-    """Queue a webhook after commit, for segments that have one."""
+    """Queue webhooks after commit, for segments that have one: a task per batch of ids."""
     if not segment.webhook_url or not visitor_ids:
         return
     event = "entered" if signal is segment_entered else "left"
-    ids = [str(v) for v in visitor_ids]
-    enqueue(
-        WEBHOOK_TASK,
-        [segment.pk, event, ids],
-        queue=SEGMENTS_QUEUE,
-        inline=lambda: deliver_webhook(segment.pk, event, ids),
-    )
+    for delivery_id, ids in webhook_batches([str(v) for v in visitor_ids]):
+        enqueue(
+            WEBHOOK_TASK,
+            [segment.pk, event, ids, delivery_id],
+            queue=SEGMENTS_QUEUE,
+            inline=lambda ids=ids, delivery_id=delivery_id: deliver_webhook(
+                segment.pk, event, ids, delivery_id
+            ),
+        )
 
 
 @receiver(user_logged_out, dispatch_uid="personalization.forget_on_logout")
@@ -138,9 +140,12 @@ def invalidate_experiments(sender, **kwargs):
 register_assigner(assign_arms)
 
 
+@receiver(post_save, sender=Segment, dispatch_uid="personalization.segment_saved")
 @receiver(post_delete, sender=Segment, dispatch_uid="personalization.segment_deleted")
 def invalidate_segments(sender, **kwargs):
-    """A deleted segment changes every visitor's set (``save_segment`` covers edits)."""
+    """A saved or deleted segment changes every visitor's set, however it was saved
+    (``save_segment``, the Django admin, a data migration, the shell): the one place that bumps
+    the definitions version for it."""
     bump_definitions()
 
 

@@ -96,8 +96,12 @@ def recompute_segment_task(segment_id: int) -> dict | None:
     retry_backoff=True,
     max_retries=6,
 )
-def segment_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
-    return deliver_webhook(segment_id, event, visitor_ids)
+def segment_webhook(
+    segment_id: int, event: str, visitor_ids: list[str], delivery_id: str | None = None
+) -> int:
+    """One batch; a retry sends the same ``delivery_id`` (tasks queued without one get a stable
+    id from their arguments)."""
+    return deliver_webhook(segment_id, event, visitor_ids, delivery_id)
 
 
 @shared_task(

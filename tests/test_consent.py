@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from personalization.consent.models import ConsentChange
+from personalization.consent.models import ConsentChange, ConsentRecord
+from personalization.consent.services import InvalidChoice, record_consent
 from personalization.events.models import Event
 from personalization.profiles.selectors import has_consent
 
@@ -67,6 +68,27 @@ def test_bad_consent_bodies_are_400s(body, field):
     response = Visitor().client.post(CONSENT_URL, body, format="json")
     assert response.status_code == 400
     assert field in response.json()
+
+
+@pytest.mark.parametrize("value", ["yes", "on", "true", 1, 0, "no", None, [True]])
+def test_consent_answers_are_booleans_only(value):
+    response = Visitor().client.post(
+        CONSENT_URL, {"purposes": {"analytics": value}}, format="json"
+    )
+    assert response.status_code == 400
+    assert "analytics" in response.json()["purposes"]
+    assert "pz_vid" not in response.cookies
+    assert not ConsentRecord.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["yes", "on", "no", 1, 0, None])
+def test_record_consent_takes_booleans_only(value):
+    """``bool("no")`` is true: a truthy check would store a refusal sent as text as a grant."""
+    vid = uuid.uuid4()
+    with pytest.raises(InvalidChoice) as raised:
+        record_consent(vid, {"personalization": True, "analytics": value})
+    assert raised.value.field == "analytics"
+    assert not ConsentRecord.objects.filter(visitor_id=vid).exists()
 
 
 def test_gpc_overrides_stored_consent_and_the_api_says_so():

@@ -199,6 +199,86 @@ def test_the_same_batch_delivered_at_once_is_accepted_once(transactional_db, set
     assert get_snapshot(vid).event_count == 50
 
 
+@needs_postgres
+@pytest.mark.postgres
+def test_a_withdrawal_while_a_fold_waits_is_not_ignored(transactional_db, settings):
+    """A fold that waits for the profile row while personalization consent is withdrawn must
+    not count its events afterwards: consent is read under the locks, and a withdrawal waits for
+    a fold that holds them. Whatever the order, no fold that commits after the withdrawal has
+    returned counts anything."""
+    from django.db import transaction
+
+    from personalization.profiles.folding import fold_visitor
+    from personalization.profiles.models import VisitorProfile
+
+    settings.PERSONALIZATION_FOLD_MODE = "inline"
+    vid = uuid.uuid4()
+    record_consent(vid, {"analytics": True, "personalization": True})
+    ingest_events(vid, [EventIn("click", _now(), {}, client_id="first")], RequestContext())
+    ingest_events(
+        vid, [EventIn("click", _now(), {}, client_id="second")], RequestContext(), fold=False
+    )
+    assert VisitorProfile.objects.get(visitor_id=vid).event_count == 1
+    holding, release = threading.Event(), threading.Event()
+    finished: dict[str, float] = {}
+    errors: list[BaseException] = []
+
+    def hold_profile_row() -> None:  # another writer of the profile (a merge, say)
+        try:
+            with transaction.atomic():
+                VisitorProfile.objects.select_for_update().get(visitor_id=vid)
+                holding.set()
+                release.wait(timeout=20)
+        finally:
+            connections.close_all()
+
+    def run(name, work) -> None:
+        try:
+            work()
+            finished[name] = time.monotonic()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_profile_row)
+    holder.start()
+    assert holding.wait(timeout=10)
+    fold = threading.Thread(target=run, args=("fold", lambda: fold_visitor(vid)))
+    fold.start()
+    _wait_for_lock_waiters(1)  # the fold is waiting for the profile row
+    withdraw = threading.Thread(
+        target=run,
+        args=("withdrawal", lambda: record_consent(vid, {"personalization": False})),
+    )
+    withdraw.start()
+    withdraw.join(timeout=1)  # done at once unless it waits for the fold
+    release.set()
+    for t in (holder, fold, withdraw):
+        t.join(timeout=30)
+    assert not errors, errors
+    counted = VisitorProfile.objects.get(visitor_id=vid).event_count
+    if finished["withdrawal"] < finished["fold"]:
+        assert counted == 1, "the fold counted an event after consent was withdrawn"
+    else:
+        assert counted == 2
+
+
+def _wait_for_lock_waiters(count: int, timeout: float = 10) -> None:
+    """Until ``count`` other sessions of the test database wait on a lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] >= count:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"no {count} session(s) waiting on a lock within {timeout} s")
+
+
 def _now():
     from django.utils import timezone
 

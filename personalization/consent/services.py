@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..conf import get_setting
+from ..sql import lock_visitor
 from ..visitor_cache import invalidate_visitor
 from .models import ConsentChange, ConsentRecord
 from .purposes import EVENT_PURPOSES, NECESSARY, PURPOSES
@@ -24,25 +25,43 @@ class UnknownPurpose(ValueError):
     pass
 
 
+class InvalidChoice(ValueError):
+    """A purpose answered with something other than ``True`` or ``False``.
+
+    ``bool("no")`` is true, so a truthy check would turn a refusal sent as text into a grant:
+    only real booleans are answers. ``field`` names the purpose."""
+
+    def __init__(self, field: str, value: Any):
+        super().__init__(f"{field}: must be true or false, not {value!r}.")
+        self.field = field
+
+
 def record_consent(
     visitor_id: uuid.UUID, choices: Mapping[str, bool], *, source: str = "api"
 ) -> dict[str, bool]:
     """Store the visitor's answers and return their explicit state after the change.
 
-    ``necessary`` cannot be refused: it is what lets us remember the refusal.
+    ``necessary`` cannot be refused: it is what lets us remember the refusal. Answers are
+    booleans only (``InvalidChoice`` otherwise, before anything is written).
     """
     unknown = sorted(set(choices) - set(PURPOSES))
     if unknown:
         raise UnknownPurpose(", ".join(unknown))
+    for purpose, granted in choices.items():
+        if not isinstance(granted, bool):
+            raise InvalidChoice(purpose, granted)
     now = timezone.now()
     with transaction.atomic():
+        # The visitor lock that folding holds while it reads consent and counts events: a
+        # withdrawal waits for a fold in progress, and every later fold sees it.
+        lock_visitor(visitor_id)
         existing = {
             r.purpose: r
             for r in ConsentRecord.objects.select_for_update().filter(visitor_id=visitor_id)
         }
         changes = []
         for purpose, granted in choices.items():
-            granted = True if purpose == NECESSARY else bool(granted)
+            granted = True if purpose == NECESSARY else granted
             record = existing.get(purpose)
             if record is not None and record.granted == granted:
                 continue

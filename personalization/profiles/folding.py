@@ -3,8 +3,9 @@
 The visitor is locked (an advisory lock on PostgreSQL, then the profile row) while their
 unfolded events are counted and marked folded in the same transaction. A re-delivered task finds
 nothing unfolded, and two batches for one visitor folding at once queue on the lock instead of
-losing counts. Erasure takes the same lock, and consent is read under it: a fold that runs after
-an erasure finds no events and no consent, so it recreates nothing.
+losing counts. Erasure and consent changes take the same lock, and consent is read under it and
+the profile row's: a fold that runs after an erasure finds no events and no consent, so it
+recreates nothing, and one that waited while consent was withdrawn counts nothing.
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ def _event_value(properties: dict[str, Any]) -> Decimal:
             raise ValueError(f"value {value} is past the counters' range")
         return amount
     return Decimal("0")
+
+
+def _locked_profile(visitor_id: uuid.UUID) -> VisitorProfile | None:
+    """The visitor's profile row, locked, if there is one (none is created here: a visitor
+    without personalization consent gets no profile)."""
+    return VisitorProfile.objects.select_for_update().filter(visitor_id=visitor_id).first()
 
 
 def _lock_profile(visitor_id: uuid.UUID) -> VisitorProfile:
@@ -214,19 +221,23 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime, only: int | None = None) -
     """
     with transaction.atomic():
         lock_visitor(visitor_id)
-        explicit = explicit_consent(visitor_id)  # under the lock: erasure cannot slip between
         unfolded = Event.objects.filter(visitor_id=visitor_id, folded=False)
         if only is not None:
             unfolded = unfolded.filter(pk=only)
         events = list(unfolded.order_by("timestamp", "id")[:FOLD_CHUNK])
         if not events:
             return 0, 0
+        # Consent is read once both locks are held (``record_consent`` takes the visitor lock
+        # too): a withdrawal committed while this fold waited for the profile row is seen here,
+        # not ignored for the events it would otherwise count.
+        profile = _locked_profile(visitor_id)
+        explicit = explicit_consent(visitor_id)
         if not may_collect_events(explicit):
             Event.objects.filter(pk__in=[e.pk for e in events]).delete()
             return len(events), 0
         allowed = effective_consent(explicit)[PERSONALIZATION]
         if allowed:
-            profile = _lock_profile(visitor_id)
+            profile = profile or _lock_profile(visitor_id)
             gap = timedelta(minutes=get_setting("VISIT_TIMEOUT_MINUTES"))
             for event in events:
                 _apply_to_profile(profile, event, gap)

@@ -152,12 +152,11 @@ def _leaves(rules):
 
 
 def save_segment(segment: Segment) -> Segment:
-    """Validate and store a segment, then let every process see the new definitions."""
+    """Validate and store a segment. Every process sees the new definitions: the post_save
+    handler bumps their version (``signal_handlers.invalidate_segments``), once."""
     check_references(segment.slug, segment.rules)
     segment.full_clean()
-    with transaction.atomic():
-        segment.save()
-        bump_definitions()
+    segment.save()
     return segment
 
 

@@ -1,7 +1,10 @@
-"""Telling other systems who entered or left a segment (a POST per change, signed).
+"""Telling other systems who entered or left a segment (signed POSTs, in batches).
 
 Only visitors who consented to ``marketing`` are sent: handing ids to another system is the
-sharing that purpose covers.
+sharing that purpose covers. A bulk recompute can move many thousands of visitors at once: the
+ids go out in batches of ``PERSONALIZATION_WEBHOOK_BATCH_SIZE``, one task and one POST each, and
+every batch carries its own ``delivery_id`` (in the body and the ``X-Personalization-Delivery``
+header), the same on every retry of that batch, so a receiver can drop a batch it already has.
 """
 
 from __future__ import annotations
@@ -44,8 +47,27 @@ def signature(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def deliver_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
-    """POST ``{"segment", "event", "visitor_ids", "sent_at"}``; returns how many ids were sent."""
+def webhook_batches(visitor_ids: list[str]) -> list[tuple[str, list[str]]]:
+    """The ids in batches of ``PERSONALIZATION_WEBHOOK_BATCH_SIZE``, each with a new delivery
+    id (made once, here, so that retries of its task send the same one)."""
+    size = max(1, int(get_setting("WEBHOOK_BATCH_SIZE")))
+    return [
+        (uuid.uuid4().hex, visitor_ids[start : start + size])
+        for start in range(0, len(visitor_ids), size)
+    ]
+
+
+def _legacy_delivery_id(segment_id: int, event: str, visitor_ids: list[str]) -> str:
+    """For a task queued before deliveries had ids: stable over its retries."""
+    message = json.dumps([segment_id, event, visitor_ids]).encode()
+    return hashlib.sha256(message).hexdigest()[:32]
+
+
+def deliver_webhook(
+    segment_id: int, event: str, visitor_ids: list[str], delivery_id: str | None = None
+) -> int:
+    """POST ``{"segment", "event", "visitor_ids", "delivery_id", "sent_at"}``; returns how many
+    ids were sent."""
     segment = Segment.objects.filter(pk=segment_id).exclude(webhook_url="").first()
     if segment is None:
         return 0
@@ -59,11 +81,13 @@ def deliver_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
     allowed = marketing_consented([uuid.UUID(v) for v in visitor_ids])
     if not allowed:
         return 0
+    delivery_id = delivery_id or _legacy_delivery_id(segment_id, event, visitor_ids)
     body = json.dumps(
         {
             "segment": segment.slug,
             "event": event,
             "visitor_ids": [str(v) for v in allowed],
+            "delivery_id": delivery_id,
             "sent_at": timezone.now().isoformat(),
         }
     ).encode()
@@ -74,6 +98,7 @@ def deliver_webhook(segment_id: int, event: str, visitor_ids: list[str]) -> int:
         headers={
             "Content-Type": "application/json",
             "X-Personalization-Signature": f"sha256={signature(body, secret)}",
+            "X-Personalization-Delivery": delivery_id,
         },
     )
     try:

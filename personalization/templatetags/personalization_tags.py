@@ -7,11 +7,12 @@ import logging
 
 from django import template
 from django.template.base import token_kwargs
-from django.utils.html import format_html
+from django.utils.html import format_html, json_script
 from django.utils.safestring import mark_safe
 
 from ..context import versions, visitor_context
 from ..decisions import PlacementDecision, choose_placement, record_shown
+from ..page_views import rendered_page_view
 from ..profiles.snapshot import get_snapshot
 from ..recommendations.serving import Filters, request_site_id
 from ..recommendations.serving import recommend as recommend_items
@@ -287,3 +288,17 @@ def consent_settings_link(label: str = "Privacy choices", target: str = "pz-cons
         target,
         label,
     )
+
+
+@register.simple_tag(takes_context=True)
+def tracker_page_view(context):
+    """The render id and properties of this page view, for tracker.js to report each load.
+
+    ``{% tracker_page_view %}`` (in the base template, next to tracker.js) renders
+    ``<script type="application/json" id="pz-page-view">`` when page views behind a page cache
+    are counted (``PERSONALIZATION_CACHED_PAGE_VIEWS``), else nothing. A cached copy carries the
+    id of the render that made it: loads the server never saw are counted, the one it recorded
+    is not counted twice (see docs/caching.md). The same for every visitor, so it may be cached.
+    """
+    data = rendered_page_view(context.get("request"), context.get("page"))
+    return json_script(data, "pz-page-view") if data else ""

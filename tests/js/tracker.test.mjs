@@ -10,7 +10,7 @@ const SOURCE = readFileSync(
 );
 
 /** Run tracker.js in a fresh sandbox with a minimal fake browser; returns the pieces to poke. */
-function load({ dataset = {}, navigator = {}, crypto, fetchResponse, before } = {}) {
+function load({ dataset = {}, navigator = {}, crypto, fetchResponse, before, elements = {} } = {}) {
   const listeners = { document: {}, window: {} };
   const on = (bucket) => (type, fn) => (listeners[bucket][type] ||= []).push(fn);
   const fire = (bucket, type, event = {}) => (listeners[bucket][type] || []).forEach((fn) => fn(event));
@@ -23,6 +23,7 @@ function load({ dataset = {}, navigator = {}, crypto, fetchResponse, before } = 
     title: "Home",
     visibilityState: "visible",
     addEventListener: on("document"),
+    getElementById: (id) => (id in elements ? { textContent: elements[id] } : null),
   };
   const history = { pushState(state, title, url) { window.location.href = "https://site.example" + url; } };
   const window = {
@@ -232,6 +233,34 @@ test("page views only with data-page-views, on load and history navigation", () 
   assert.deepEqual(events.map((e) => e.properties.url), [
     "https://site.example/", "https://site.example/shop", "https://site.example/",
   ]);
+});
+
+test("a page rendered with {% tracker_page_view %} reports its load with the render id", () => {
+  const rendered = JSON.stringify({
+    render_id: "0123456789abcdef0123456789abcdef",
+    properties: { page_id: 7, tags: ["ai"], url: "/articles/a/" },
+  });
+  const loads = [load({ elements: { "pz-page-view": rendered } }), load({ elements: { "pz-page-view": rendered } })];
+  const sent = loads.map((t) => { t.pz.flush(); return t.fetches[0].body.events; });
+  for (const events of sent) {
+    assert.equal(events.length, 1, "one page view per load");
+    assert.equal(events[0].type, "page_view");
+    assert.deepEqual(events[0].properties, {
+      page_id: 7, tags: ["ai"], url: "/articles/a/", render_id: "0123456789abcdef0123456789abcdef",
+    });
+  }
+  assert.ok(!sent[0][0].id.includes("0123456789abcdef"), "each load has its own random id");
+
+  const broken = load({ elements: { "pz-page-view": "{not json" } });
+  broken.pz.flush();
+  assert.equal(broken.fetches.length, 0, "a malformed element sends nothing");
+  const dnt = load({ navigator: { doNotTrack: "1" }, elements: { "pz-page-view": rendered } });
+  dnt.pz.flush();
+  assert.equal(dnt.fetches.length, 0, "nothing under Do Not Track");
+  const spa = load({ dataset: { pageViews: "true" }, elements: { "pz-page-view": rendered } });
+  spa.pz.flush();
+  assert.equal(spa.fetches[0].body.events.length, 1, "a single-page app counts its own views");
+  assert.equal(spa.fetches[0].body.events[0].properties.render_id, undefined);
 });
 
 test("a failed request is re-queued and retried with the same ids", async () => {

@@ -253,6 +253,19 @@ def test_segments_referencing_segments_and_priority_order():
     assert segments_of(v) == ["ai-on-mobile", "ai-readers"]
 
 
+def test_a_segment_saved_outside_save_segment_takes_effect_at_once(visitor):
+    """The Django admin, a data migration or the shell save with ``Segment.save()``: every
+    process must drop its compiled definitions then too, not up to a minute later."""
+    mobile = segment("on-the-go", {"type": "device", "params": {"in": ["mobile"]}})
+    assert segments_of(visitor) == []  # a desktop browser; the definitions are now compiled
+    mobile.rules = {"type": "device", "params": {"in": ["desktop"]}}
+    mobile.save()
+    assert segments_of(visitor) == ["on-the-go"]
+    mobile.status = "disabled"
+    mobile.save(update_fields=["status"])
+    assert "on-the-go" not in segments_of(visitor)
+
+
 def test_segment_list_api_says_which_conditions_are_stored_and_which_live(db):
     segment("mobile-ai", {"all": [READER, {"type": "device", "params": {"in": ["mobile"]}}]})
     save_segment(Segment(name="Draft", slug="draft", rules=READER))

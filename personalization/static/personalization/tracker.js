@@ -22,8 +22,11 @@
  * Events are batched in memory, each with a random `id` (the server drops re-sent ids) and an ISO
  * `timestamp`; a batch is sent every flush interval, when full, and with navigator.sendBeacon when
  * the page is hidden or unloaded (as application/json, the only type the server parses). Wagtail pages record page views on the server, so page_view is
- * only sent with data-page-views="true" (also on history.pushState and popstate). Nothing at all is
- * sent when Do Not Track or Global Privacy Control is on; the server enforces that as well.
+ * only sent with data-page-views="true" (also on history.pushState and popstate), or once per load
+ * for a page that carries {% tracker_page_view %} (a page cache may have served it without the
+ * server seeing the view: the event names the render, and the server counts the view once).
+ * Nothing at all is sent when Do Not Track or Global Privacy Control is on; the server enforces
+ * that as well.
  *
  * The browser's IANA time zone (Intl) is kept in the `pz_tz` cookie (no identifier, a year,
  * SameSite=Lax) so that time-of-day and day-of-week conditions on server-rendered pages use the
@@ -150,6 +153,17 @@
     document.cookie = "pz_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax" + secure;
   }
   rememberTimeZone();
+  // {% tracker_page_view %}: <script type="application/json" id="pz-page-view">, written by the
+  // server into every copy of the page, cached or not.
+  function renderedPageView() {
+    const el = typeof document.getElementById === "function" ? document.getElementById("pz-page-view") : null;
+    if (!el) return;
+    let data = null;
+    try { data = JSON.parse(el.textContent); } catch (e) { return; }
+    if (!data || typeof data.render_id !== "string") return;
+    const props = data.properties && typeof data.properties === "object" && !Array.isArray(data.properties) ? data.properties : {};
+    track("page_view", Object.assign({}, props, {render_id: data.render_id}));
+  }
 
   if (!optedOut) {
     document.addEventListener("click", onClick, true);
@@ -169,6 +183,8 @@
       }
       window.addEventListener("popstate", pageView);
       pageView();
+    } else {
+      renderedPageView();
     }
   }
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('personalization', '0007_faults'),
+        ('personalization', '0009_windows_fine_buckets'),
     ]
 
     operations = [
