@@ -29,13 +29,23 @@ def webhook_secret(settings):
 
 @pytest.fixture
 def receiver():
+    yield from _receiver(failures=0)
+
+
+@pytest.fixture
+def flaky_receiver():
+    """Answers the first POST with a 503, as a receiver being deployed would, then 204s."""
+    yield from _receiver(failures=1)
+
+
+def _receiver(*, failures: int):
     received: list[tuple[dict, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((body, self.headers["X-Personalization-Signature"]))
-            self.send_response(204)
+            self.send_response(503 if len(received) <= failures else 204)
             self.end_headers()
 
         def log_message(self, *args):
@@ -103,3 +113,22 @@ def test_a_failing_receiver_makes_the_task_retry():
     with pytest.raises(WebhookFailed):
         deliver_webhook(segment.pk, "entered", [str(v.id)])
     assert deliver_webhook(segment.pk, "entered", []) == 0
+
+
+def test_the_webhook_task_retries_a_failed_delivery_until_it_lands(flaky_receiver):
+    """Through the Celery task (eager Celery runs a retry at once): the 503 is retried, and the
+    second POST, for the same visitors, is the one that lands."""
+    from personalization.tasks import segment_webhook
+
+    url, received = flaky_receiver
+    segment = save_segment(
+        Segment(name="AI", slug="ai", rules=READER, status="enabled", webhook_url=url)
+    )
+    v = Visitor()
+    v.consent(analytics=True, personalization=True, marketing=True)
+    # throw=False: a worker does not raise the Retry either, it schedules the next attempt.
+    result = segment_webhook.apply(args=[segment.pk, "entered", [str(v.id)]], throw=False)
+    assert len(received) == 2
+    for body, _signature in received:
+        assert json.loads(body)["visitor_ids"] == [str(v.id)]
+    assert result.successful() and result.result == 1
