@@ -40,3 +40,28 @@ except ImportError:  # Wagtail 7.0: the same column, written out.
             context = super().get_cell_context_data(instance, parent_context)
             context["value"] = intcomma(context["value"])
             return context
+
+
+def stream_child_id(context: dict, value: Any) -> str | None:
+    """The id of the StreamField child whose value is being rendered, or None.
+
+    Wagtail 8.0 puts ``id`` in the context of each StreamField child it renders; 7.x does not,
+    so there the child is found among the page's StreamField values by identity (a page's
+    template iterates the same ``StreamValue`` whose children hold ``value``). A block nested
+    deeper than a StreamField's top level has no id of its own, as on 8.0.
+    """
+    if context.get("id"):
+        return context["id"]
+    page = context.get("page")
+    if page is None:
+        return None
+    from wagtail.fields import StreamField  # Wagtail's app registry is ready by render time
+
+    for field in type(page)._meta.concrete_fields:
+        if not isinstance(field, StreamField):
+            continue
+        stream = getattr(page, field.attname, None)
+        for child in stream or ():
+            if child.value is value:
+                return child.id
+    return None

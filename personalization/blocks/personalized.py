@@ -8,13 +8,15 @@ shown. The arms are already part of the visitor's segment key, so a shared cache
 per arm.
 
 The page and block id come from the render context: Wagtail puts ``page`` in a page's template
-context and ``id`` in the context of each StreamField child it renders; the pages API gets the
-same two keys from ``personalization.api.pages``. Without them (a block rendered outside a page)
+context and (8.0+) ``id`` in the context of each StreamField child it renders, which
+``compat.stream_child_id`` finds on 7.x; the pages API gets the same two keys from
+``personalization.api.pages``. Without them (a block rendered outside a page)
 the block has no placement, and segment rules decide.
 """
 
 from __future__ import annotations
 
+from ..compat import stream_child_id
 from ..context import visitor_context
 from ..decisions import PlacementDecision, choose_variants, record_shown
 from ..experiments.placements import block_placement
@@ -22,10 +24,10 @@ from ..variants.blocks import VariantsBlock
 from ..variants.selection import Choice
 
 
-def placement_of(context: dict | None) -> str | None:
+def placement_of(context: dict | None, value) -> str | None:
     context = context or {}
     page = context.get("page")
-    return block_placement(getattr(page, "pk", None), context.get("id"))
+    return block_placement(getattr(page, "pk", None), stream_child_id(context, value))
 
 
 class PersonalizedBlock(VariantsBlock):
@@ -39,7 +41,7 @@ class PersonalizedBlock(VariantsBlock):
     def decide(self, value, context: dict | None) -> PlacementDecision:
         """The visitor's variant of this block, with the exposure logged if an arm chose it."""
         visitor = visitor_context((context or {}).get("request"))
-        placement = placement_of(context)
+        placement = placement_of(context, value)
         choice, assignment = choose_variants(
             placement, self.variant_rules(value), value.get("fallback"), visitor
         )

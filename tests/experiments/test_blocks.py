@@ -32,15 +32,6 @@ from .conftest import decide
 pytestmark = pytest.mark.django_db
 
 
-import wagtail as _wagtail  # noqa: E402
-
-# Known gap: on Wagtail 7.0 and 7.4 the page's block is rendered without its block id in the
-# context, so no experiment placement is found and the block shows its segment-chosen variant.
-needs_wagtail_8 = pytest.mark.skipif(
-    _wagtail.VERSION < (8, 0), reason="experiments on page blocks need Wagtail 8.0 (known gap)"
-)
-
-
 def block_placement(page) -> str:
     page.refresh_from_db()
     child = next(c for c in page.body if c.block_type == "personalized")
@@ -87,7 +78,6 @@ def running(article, banner):  # noqa: F811
     return block_experiment(placement), placement
 
 
-@needs_wagtail_8
 def test_the_page_shows_the_arm_and_logs_the_exposure(article, running):  # noqa: F811
     experiment, placement = running
     visitors = by_arm()
@@ -125,7 +115,6 @@ def test_the_pages_api_makes_the_same_decision(article, running, client):  # noq
     assert (row.arm, row.placement, row.visitor_id) == ("b", placement, visitors["b"].id)
 
 
-@needs_wagtail_8
 def test_a_purchase_after_the_page_converts_for_the_shown_arm(article, running):  # noqa: F811
     experiment, _placement = running
     visitors = by_arm()
@@ -137,7 +126,6 @@ def test_a_purchase_after_the_page_converts_for_the_shown_arm(article, running):
     assert list(Conversion.objects.values_list("experiment_id", "arm")) == [(experiment.pk, "b")]
 
 
-@needs_wagtail_8
 def test_the_placement_survives_a_new_revision_and_the_edit_is_logged(
     article,  # noqa: F811
     running,
@@ -171,7 +159,6 @@ def test_without_a_running_experiment_segments_decide(article, banner):  # noqa:
     assert not Exposure.objects.exists()
 
 
-@needs_wagtail_8
 def test_a_shared_cache_keeps_one_copy_per_arm(page_cache, article, running):  # noqa: F811
     visitors = by_arm()
     copies = {}
