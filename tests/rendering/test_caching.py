@@ -1,10 +1,15 @@
 """Shared caches hold one copy per segment combination: Django's cache middleware as the cache,
-keyed on the compact segment key instead of the Cookie header."""
+keyed on the compact segment key instead of the Cookie header.
+
+Every invariant about invalidation is shown against a copy the cache really holds
+(``cached_copy``): a test that only ever sees a visitor's first, private response proves nothing
+about what a shared cache serves, since nothing was stored to serve."""
 
 from __future__ import annotations
 
 import pytest
 
+from personalization.profiles.traits import set_traits
 from personalization.segments.models import Segment
 from personalization.segments.services import save_segment
 
@@ -33,21 +38,39 @@ def get_key(visitor: Visitor, url: str) -> str:
     return response.cookies["pz_seg"].value
 
 
+def from_cache(response) -> bool:
+    """Whether the cache middleware answered: a cached copy renders no template (the test client
+    records every template rendered while answering)."""
+    return response.status_code == 200 and not response.templates
+
+
+def cached_copy(visitor: Visitor, url: str):
+    """The visitor's copy of ``url`` as the shared cache holds it.
+
+    The first response hands the visitor their key on a private response (not stored); the
+    second, to a request carrying the key, is public and stored; a third is then answered from
+    the cache, which this checks, so callers start from a copy that is really there to be served.
+    """
+    first = visitor.client.get(url)
+    assert "private" in first.headers["Cache-Control"] and "pz_seg" in first.cookies
+    stored = visitor.client.get(url)
+    assert not from_cache(stored)
+    assert "private" not in stored.headers.get("Cache-Control", "") and not stored.cookies
+    hit = visitor.client.get(url)
+    assert from_cache(hit), "the copy was not stored"
+    assert hit.content == stored.content
+    return stored
+
+
 def test_one_cached_copy_per_segment_combination(
     page_cache, article, home, vip, phone, segments, django_assert_num_queries
 ):
-    # The visitor's first response hands them their key, privately; the next one, to a request
-    # that carries the key, is the copy the cache keeps (and it sets no cookie).
-    keyless = vip.client.get(article.url)
-    assert "private" in keyless.headers["Cache-Control"] and "pz_seg" in keyless.cookies
-    first = vip.client.get(article.url)
+    first = cached_copy(vip, article.url)
     assert VIP_TEXT in first.content.decode()
-    assert "private" not in first.headers.get("Cache-Control", "") and not first.cookies
     assert first.headers["Vary"].split(", ").count("X-Personalization-Key") == 1
     assert "Cookie" not in first.headers["Vary"]
 
-    phone.client.get(article.url)
-    other = phone.client.get(article.url)
+    other = cached_copy(phone, article.url)
     assert MOBILE_TEXT in other.content.decode() and VIP_TEXT not in other.content.decode()
     assert other.headers["X-Personalization-Key"] != first.headers["X-Personalization-Key"]
 
@@ -55,13 +78,11 @@ def test_one_cached_copy_per_segment_combination(
     # from the cache: not a single query is run for it.
     second_vip = Visitor()
     second_vip.consent(analytics=True, personalization=True)
-    from personalization.profiles.traits import set_traits
-
     set_traits(second_vip.id, {"tier": "vip"})
     assert get_key(second_vip, home.url) == first.headers["X-Personalization-Key"]
     with django_assert_num_queries(0):
         cached = second_vip.client.get(article.url)
-    assert cached.content == first.content
+    assert from_cache(cached) and cached.content == first.content
 
     # A third visitor in neither segment must not get either copy.
     stranger = Visitor()
@@ -69,24 +90,52 @@ def test_one_cached_copy_per_segment_combination(
     assert FALLBACK_TEXT in page and VIP_TEXT not in page and MOBILE_TEXT not in page
 
 
-def test_a_forged_or_stale_key_never_hits_a_copy(page_cache, article, home, vip, phone, segments):
-    vip_copy = vip.client.get(article.url)
-    key = vip_copy.headers["X-Personalization-Key"]
+def test_the_key_selects_a_copy_but_a_forged_key_selects_none(page_cache, article, vip, phone):
+    key = cached_copy(vip, article.url).headers["X-Personalization-Key"]
 
-    # A phone visitor presenting the VIP key by hand is served... the cached VIP copy: the key
+    # A phone visitor presenting the real VIP key by hand is served the cached VIP copy: the key
     # is a bearer token for content, which is why segments are for personalization, not access
-    # control. A made-up key, though, matches nothing.
-    phone.client.cookies["pz_seg"] = key[:-1] + ("0" if key[-1] != "0" else "1")
-    assert MOBILE_TEXT in phone.client.get(article.url).content.decode()
+    # control. (This also shows the copy is there to be served to a forged key.)
+    phone.client.cookies["pz_seg"] = key
+    borrowed = phone.client.get(article.url)
+    assert from_cache(borrowed) and VIP_TEXT in borrowed.content.decode()
 
-    # Editing a segment changes every key: the old copy is no longer served.
+    # A key with one character of its mac changed matches nothing: a fresh, private page.
+    phone.client.cookies["pz_seg"] = key[:-1] + ("0" if key[-1] != "0" else "1")
+    forged = phone.client.get(article.url)
+    assert not from_cache(forged)
+    assert MOBILE_TEXT in forged.content.decode() and VIP_TEXT not in forged.content.decode()
+    assert "private" in forged.headers["Cache-Control"]
+
+
+def test_editing_a_segment_makes_cached_copies_unreachable(page_cache, article, vip, segments):
+    stale = cached_copy(vip, article.url)
+    key = stale.headers["X-Personalization-Key"]
+    assert VIP_TEXT in stale.content.decode()
+
+    # The VIP segment now wants another tier: the visitor has left it, but still holds the key
+    # of the copy made while they were in it.
+    segment = segments["vip"]
+    segment.rules = {"type": "trait", "params": {"name": "tier", "op": "equals", "value": "gold"}}
+    save_segment(segment)
+    vip.client.cookies["pz_seg"] = key
+    fresh = vip.client.get(article.url)
+    assert not from_cache(fresh)
+    assert fresh.headers["X-Personalization-Key"] != key
+    assert FALLBACK_TEXT in fresh.content.decode() and VIP_TEXT not in fresh.content.decode()
+
+
+def test_an_edit_that_moves_nobody_still_retires_the_old_keys(page_cache, article, vip, segments):
+    key = cached_copy(vip, article.url).headers["X-Personalization-Key"]
     segment = segments["mobile"]
     segment.description = "edited"
     save_segment(segment)
     vip.client.cookies["pz_seg"] = key
     fresh = vip.client.get(article.url)
+    assert not from_cache(fresh)
     assert fresh.headers["X-Personalization-Key"] != key
-    assert VIP_TEXT in fresh.content.decode()
+    assert "private" in fresh.headers["Cache-Control"]  # the new key comes as a cookie
+    assert fresh.cookies["pz_seg"].value == fresh.headers["X-Personalization-Key"]
 
 
 def test_a_key_with_a_forged_mac_is_not_honoured(page_cache, article, vip, phone, segments):
@@ -99,7 +148,7 @@ def test_a_key_with_a_forged_mac_is_not_honoured(page_cache, article, vip, phone
     from django.test import RequestFactory
     from django.utils.cache import learn_cache_key, patch_vary_headers
 
-    key = vip.client.get(article.url).headers["X-Personalization-Key"]
+    key = cached_copy(vip, article.url).headers["X-Personalization-Key"]
     tag, segment_set, mac = key.split(".")
     forged = f"{tag}.{segment_set}.{'0' * len(mac)}"
     assert forged != key
@@ -117,28 +166,33 @@ def test_a_key_with_a_forged_mac_is_not_honoured(page_cache, article, vip, phone
     assert b"POISONED" not in response.content
     assert MOBILE_TEXT in response.content.decode()
     assert "private" in response.headers["Cache-Control"]  # answered fresh, not shared
-    # The genuine key is still honoured.
-    assert vip.client.get(article.url, HTTP_X_PERSONALIZATION_KEY=key).status_code == 200
+    # The genuine key is still honoured, from the cache.
+    genuine = Visitor().client.get(article.url, HTTP_X_PERSONALIZATION_KEY=key)
+    assert from_cache(genuine) and VIP_TEXT in genuine.content.decode()
 
 
 def test_editing_content_invalidates_cached_pages_by_version(page_cache, article, vip):
-    before = vip.client.get(article.url)
+    before = cached_copy(vip, article.url)
+    key = before.headers["X-Personalization-Key"]
     assert VIP_TEXT in before.content.decode()
     body = article.body.raw_data
     body[1]["value"]["variants"][0]["value"]["content"][0]["value"] = "NEW-VIP-OFFER"
     article.body = body
     article.save_revision().publish()
-    vip.client.cookies["pz_seg"] = before.headers["X-Personalization-Key"]
+    vip.client.cookies["pz_seg"] = key
     after = vip.client.get(article.url)
+    assert not from_cache(after)
     assert "NEW-VIP-OFFER" in after.content.decode()
+    assert after.headers["X-Personalization-Key"] != key
 
 
 def test_logged_in_users_bypass_the_shared_copy(page_cache, article, phone, django_user_model):
-    anonymous = phone.client.get(article.url)
+    key = cached_copy(phone, article.url).headers["X-Personalization-Key"]
     user = django_user_model.objects.create_user("reader", password="pw")
     phone.client.force_login(user)
-    phone.client.cookies["pz_seg"] = anonymous.headers["X-Personalization-Key"]
+    phone.client.cookies["pz_seg"] = key
     response = phone.client.get(article.url)
+    assert not from_cache(response)
     assert "private" in response.headers["Cache-Control"]
     assert "Cookie" in response.headers["Vary"]
 
@@ -153,18 +207,21 @@ def test_a_response_that_sets_the_visitor_cookie_is_private(page_cache, article,
 
 
 def test_disabled_segments_drop_out_of_the_key(page_cache, article, vip, segments):
-    key = vip.client.get(article.url).headers["X-Personalization-Key"]
+    key = cached_copy(vip, article.url).headers["X-Personalization-Key"]
     segments["vip"].status = Segment.Status.DISABLED
     save_segment(segments["vip"])
     response = vip.client.get(article.url)
+    assert not from_cache(response)
     assert response.headers["X-Personalization-Key"] != key
     assert FALLBACK_TEXT in response.content.decode()
 
 
 def test_deleting_a_segment_changes_the_keys(page_cache, article, phone, segments):
-    key = phone.client.get(article.url).headers["X-Personalization-Key"]
+    key = cached_copy(phone, article.url).headers["X-Personalization-Key"]
     segments["vip"].delete()
-    assert phone.client.get(article.url).headers["X-Personalization-Key"] != key
+    response = phone.client.get(article.url)
+    assert not from_cache(response)
+    assert response.headers["X-Personalization-Key"] != key
 
 
 def test_a_header_key_from_a_headless_server_gets_no_cookie(page_cache, article, segments):
