@@ -48,7 +48,7 @@ def _test_database_url() -> str:
 
 @pytest.fixture
 def celery_worker_process(transactional_db, tmp_path):
-    """A real worker process consuming the events queue from Redis, on the test database."""
+    """A real worker process consuming the README's queues from Redis, on the test database."""
     env = {
         **os.environ,
         "DATABASE_URL": _test_database_url(),
@@ -100,6 +100,13 @@ def celery_worker_process(transactional_db, tmp_path):
         log.close()
 
 
+def executed_by_worker() -> dict[str, int]:
+    """How many tasks of each name the worker has run, as its own stats report them."""
+    stats = celery_app.control.inspect(timeout=5).stats() or {}
+    assert len(stats) == 1, f"expected the one test worker to answer, got {list(stats)}"
+    return next(iter(stats.values())).get("total", {})
+
+
 @needs_worker
 @pytest.mark.worker
 def test_events_are_folded_by_a_real_worker(celery_worker_process):
@@ -118,6 +125,7 @@ def test_events_are_folded_by_a_real_worker(celery_worker_process):
             break
         time.sleep(0.05)
     assert profile["event_count"] == 2, "the worker did not fold the batch within 30 s"
+    assert executed_by_worker().get("personalization.fold_profile", 0) >= 1
     assert profile["counts"]["page_view|tag:ai"] == 1
     assert profile["rfm"]["monetary"] == 12.0
     assert not Event.objects.filter(folded=False).exists()
@@ -323,3 +331,6 @@ def test_recompute_now_goes_to_the_segments_queue_and_a_worker_does_it(celery_wo
         time.sleep(0.1)
     assert segment.last_recomputed_at is not None, "no worker recomputed the segment in 30 s"
     assert segment.member_count == 1
+    # The worker ran it under the task's registered name (a send that failed would have run it
+    # in the request instead, and a renamed task would sit unregistered on the worker).
+    assert executed_by_worker().get("personalization.recompute_segment") == 1
