@@ -241,4 +241,77 @@ def test_combinators_agree_and_negation_is_exact():
         VisitorProfile.objects.filter(q, visitor_id__in=ids).values_list("visitor_id", flat=True)
     )
     assert expected == got
-    assert node.certain_q(QContext(now=now)) is not None
+    # Profile conditions only: "matches in every request" is the same set as "in some request".
+    certain = set(
+        VisitorProfile.objects.filter(
+            node.certain_q(QContext(now=now)), visitor_id__in=ids
+        ).values_list("visitor_id", flat=True)
+    )
+    assert certain == expected
+
+
+def _verdicts(node, ids, now):
+    """Per stored profile: does the tree match a mobile request, and a desktop one."""
+    requests = [RequestContext(device_type="mobile"), RequestContext(device_type="desktop")]
+    return {
+        vid: [node.matches(EvalContext(snapshot=snap, now=now, request=r)) for r in requests]
+        for vid in ids
+        if (snap := get_snapshot(vid)).exists
+    }
+
+
+def _selected(q, ids):
+    rows = VisitorProfile.objects.filter(q, visitor_id__in=ids)
+    return set(rows.values_list("visitor_id", flat=True))
+
+
+MOBILE = {"type": "device", "params": {"in": ["mobile"]}}
+VIEWED_TWICE = {"type": "event_count", "params": {"event": "page_view", "op": ">=", "value": 2}}
+ONE_VISIT = {"type": "visit_count", "params": {"op": "<=", "value": 1}}
+
+
+def test_a_request_condition_splits_possible_from_certain():
+    """With a request condition in the tree, ``possible_q`` holds the profiles that match in some
+    request and ``certain_q`` those that match in every one, through negations (a ``not`` turns
+    one into the other). Expected sets come from ``matches`` over both kinds of request."""
+    rng = random.Random(11)
+    ids = make_profiles(rng, 25)
+    now = timezone.now()
+    node = compile_rules(
+        {
+            "any": [
+                {"all": [VIEWED_TWICE, {"not": MOBILE}]},
+                {"not": {"any": [ONE_VISIT, {"type": "persona", "params": {"in": ["buyer"]}}]}},
+            ]
+        }
+    )
+    verdicts = _verdicts(node, ids, now)
+    some = {vid for vid, seen in verdicts.items() if any(seen)}
+    every = {vid for vid, seen in verdicts.items() if all(seen)}
+    assert every and some - every  # the profiles really split both ways
+    assert _selected(node.possible_q(QContext(now=now)), ids) == some
+    assert _selected(node.certain_q(QContext(now=now)), ids) == every
+
+
+def test_a_request_condition_used_twice_keeps_both_filters_safe():
+    """Each request condition is judged on its own, so a tree using one twice, both ways, gets
+    filters that are safe rather than exact: ``certain_q`` may leave out a profile that matches
+    in every request (here: the two branches cover mobile and desktop between them), never
+    include one that does not; ``possible_q`` never leaves out one that matches in some."""
+    rng = random.Random(11)
+    ids = make_profiles(rng, 25)
+    now = timezone.now()
+    node = compile_rules(
+        {
+            "any": [
+                {"all": [VIEWED_TWICE, {"not": MOBILE}]},
+                {"all": [MOBILE, {"not": ONE_VISIT}]},
+            ]
+        }
+    )
+    verdicts = _verdicts(node, ids, now)
+    some = {vid for vid, seen in verdicts.items() if any(seen)}
+    every = {vid for vid, seen in verdicts.items() if all(seen)}
+    assert every and some - every
+    assert _selected(node.certain_q(QContext(now=now)), ids) <= every
+    assert _selected(node.possible_q(QContext(now=now)), ids) >= some
