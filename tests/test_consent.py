@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import pytest
+from django.utils import timezone
 
 from personalization.consent.models import ConsentChange, ConsentRecord
 from personalization.consent.services import InvalidChoice, record_consent
@@ -93,13 +95,22 @@ def test_record_consent_takes_booleans_only(value):
 
 def test_gpc_overrides_stored_consent_and_the_api_says_so():
     v = Visitor()
+    before = timezone.now()
     v.consent(analytics=True, personalization=True)
+    after = timezone.now()
+    stored = v.client.get(CONSENT_URL).json()["purposes"]["analytics"]
+    assert stored["granted"] is True and stored["source"] == "explicit"
+    recorded = datetime.fromisoformat(stored["updated_at"])
+    assert before <= recorded <= after
+
     state = v.client.get(CONSENT_URL, HTTP_SEC_GPC="1").json()["purposes"]
+    # The signal wins over the stored choice, whose time is still the one it was recorded at.
     assert state["analytics"] == {
         "granted": False,
         "source": "signal",
-        "updated_at": state["analytics"]["updated_at"],
+        "updated_at": stored["updated_at"],
     }
+    assert state["personalization"]["granted"] is False
 
 
 def test_python_has_consent(settings):

@@ -167,6 +167,13 @@ def test_editor_creates_and_edits_a_segment(editor, django_capture_on_commit_cal
     assert "Did something N times" in body  # a stored (profile) condition type
     assert "Device type" in body  # a condition checked per request
 
+    def listed() -> dict:
+        response = Client().get("/api/personalization/v1/segments")
+        assert response.status_code == 200
+        return {s["slug"]: s for s in response.json()}
+
+    assert listed()["ai-readers"]["priority"] == 5  # the API now holds the compiled definitions
+
     rules = {"any": [{"type": "visit_count", "params": {"op": ">=", "value": 2}}]}
     response = editor.post(
         edit_url(segment), form_data(name="Regulars", rules=json.dumps(rules), priority="9")
@@ -175,10 +182,10 @@ def test_editor_creates_and_edits_a_segment(editor, django_capture_on_commit_cal
     segment.refresh_from_db()
     assert (segment.name, segment.priority, segment.rules) == ("Regulars", 9, rules)
 
-    # Saved through save_segment: the segment is live for the API right away.
-    listed = Client().get("/api/personalization/v1/segments")
-    if listed.status_code == 200:
-        assert "ai-readers" in [s["slug"] for s in listed.json()]
+    # Saved through save_segment: the edit is live for the API right away, not when the
+    # compiled definitions it held expire.
+    live = listed()["ai-readers"]
+    assert (live["priority"], live["rules"]) == (9, rules)
 
 
 @pytest.mark.parametrize(
