@@ -283,8 +283,10 @@ def test_client_ip_is_throttled_without_a_visitor(db, settings):
     assert codes == [202, 202, 429]
 
 
-def test_decision_api_answers_are_never_cached(visitor):
+def test_event_api_answers_are_never_cached(visitor):
+    """The events endpoint's own answer (decide's is checked in rendering/test_decide_api.py)."""
     response = visitor.send({"type": "click"})
+    assert response.status_code == 202
     assert response["Cache-Control"] == "private, no-store"
 
 
