@@ -22,6 +22,7 @@ demo: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py seed_demo --visitors $(VISITORS)
 	@echo "Demo: http://127.0.0.1:$(PORT)/  admin: http://127.0.0.1:$(PORT)/admin/ (admin / admin)"
+	@echo "API key (demo, for the curl examples in docs/): $$(cat .demo-api-key)"
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.installed

@@ -24,12 +24,15 @@ variant sign up a little more often, so the experiment's results page fills with
 from __future__ import annotations
 
 import random
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -480,6 +483,18 @@ def raw_personalized_block(data: dict, owner: str) -> dict:
     }
 
 
+def demo_api_key() -> str:
+    """The demo's API key, generated once into ``settings.DEMO_API_KEY_FILE`` (git-ignored),
+    which the demo's settings read with DEBUG, so the docs' curl examples work as written."""
+    path = Path(settings.DEMO_API_KEY_FILE)
+    key = path.read_text().strip() if path.is_file() else ""
+    if not key:
+        key = secrets.token_urlsafe(24)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+    return key
+
+
 def has_personalized_block(page) -> bool:
     return any(block.block_type == "personalized" for block in page.body)
 
@@ -519,6 +534,7 @@ class Command(BaseCommand):
             self.train_models()
         sizes = self.seed_segments()
         recommender = self.seed_recommender()
+        api_key = demo_api_key()
         self.stdout.write(self.style.SUCCESS("Demo site ready."))
         self.stdout.write(f"  pages created:    {self.created_pages}")
         self.stdout.write(f"  articles:         {ArticlePage.objects.live().count()}")
@@ -552,6 +568,10 @@ class Command(BaseCommand):
                 f"  recommender:      v{recommender.pk} {recommender.algorithm}, "
                 f"{recommender.n_interactions} interactions, NDCG@10 {ndcg} (time split)"
             )
+        self.stdout.write(
+            f"  API key (demo):   {api_key}  (in {settings.DEMO_API_KEY_FILE.name}; send it as "
+            f"'Authorization: Api-Key {api_key}'; the demo reads it with DEBUG=1 only)"
+        )
 
     def seed_recommender(self):
         """Train and activate a recommender so "Recommended for you" shows at once."""
