@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-VISITORS ?= 2000
+VISITORS ?= 800
 
 .PHONY: demo test matrix lint format schema bench bench-decide bench-render worker clean
 

@@ -60,6 +60,9 @@ GROUPS = (
     "Personalization privacy officers",
 )
 HISTORY_DAYS = 28
+# Fixed, so that running `make demo` again finds the same visitors (and adds none).
+DEFAULT_SEED = 2026
+DEFAULT_VISITORS = 800
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,6 +281,7 @@ class SeedStats:
     ignored: int = 0
     purchases: int = 0
     exposed: int = 0
+    existing: int = 0  # already seeded by an earlier run with the same seed: left as they are
     by_archetype: dict[str, int] = field(default_factory=dict)
     # The latent persona each visitor was generated from (benchmarks score the clustering
     # against it; it is never stored on the profile).
@@ -509,9 +513,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--visitors", type=int, default=2000, help="Synthetic visitors to simulate (2000)."
+            "--visitors",
+            type=int,
+            default=DEFAULT_VISITORS,
+            help=f"Synthetic visitors to simulate ({DEFAULT_VISITORS}).",
         )
-        parser.add_argument("--seed", type=int, default=None, help="Random seed (reproducible).")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=DEFAULT_SEED,
+            help=f"Random seed ({DEFAULT_SEED}): the same seed makes the same visitors, so a "
+            "re-run adds none.",
+        )
         parser.add_argument(
             "--no-visitors", action="store_true", help="Create content and users only."
         )
@@ -540,13 +553,22 @@ class Command(BaseCommand):
         self.stdout.write(f"  articles:         {ArticlePage.objects.live().count()}")
         self.stdout.write(f"  products:         {ProductPage.objects.live().count()}")
         self.stdout.write(f"  home page:        {home.title} (id {home.pk})")
+        from personalization.variants.models import PersonalizedContent
+
+        with_block = sum(
+            has_personalized_block(page)
+            for page in [home, *ArticlePage.objects.filter(slug__in=seed_data.PERSONALIZED_BLOCKS)]
+        )
         self.stdout.write(
-            f"  personalized:     {snippets} snippets created, "
-            f"{self.personalized_blocks_added} page blocks added"
+            f"  personalized:     {PersonalizedContent.objects.count()} snippets "
+            f"({snippets} created now), {with_block} pages with a personalized block "
+            f"({self.personalized_blocks_added} added now)"
         )
         if not no_visitors and visitors:
             self.stdout.write(
-                f"  visitors:         {stats.visitors} ({stats.consented} with analytics consent)"
+                f"  visitors:         {stats.visitors - stats.existing} added, "
+                f"{stats.existing} already there (seed {seed}; "
+                f"{stats.consented} of {stats.visitors} with analytics consent)"
             )
             self.stdout.write(f"  visits:           {stats.visits}")
             self.stdout.write(
@@ -882,13 +904,21 @@ class Command(BaseCommand):
         stats = SeedStats()
         started = time.monotonic()
         tools = (record_consent, ingest_events, fold_visitor)
+        from personalization.profiles.models import VisitorProfile
+
+        from personalization.consent.models import ConsentRecord
+
+        # Visitors who declined have consent records but no profile.
+        self.existing_ids = set(VisitorProfile.objects.values_list("visitor_id", flat=True))
+        self.existing_ids |= set(ConsentRecord.objects.values_list("visitor_id", flat=True))
         for first in range(1, count + 1, 100):
             with transaction.atomic():  # commit every 100 visitors: far fewer fsyncs on SQLite
                 for n in range(first, min(first + 100, count + 1)):
                     self.seed_one_visitor(n, count, rng, simulator, stats, started, tools)
         elapsed = time.monotonic() - started
         self.stdout.write(
-            f"Simulated {stats.visitors} visitors in {elapsed:.1f}s"
+            f"Simulated {stats.visitors - stats.existing} new visitors "
+            f"({stats.existing} already there) in {elapsed:.1f}s"
             + (f" (seed {seed})" if seed is not None else "")
             + "."
         )
@@ -905,6 +935,10 @@ class Command(BaseCommand):
         stats.visitors += 1
         stats.by_archetype[archetype.name] = stats.by_archetype.get(archetype.name, 0) + 1
         stats.latent[visitor_id] = archetype.name
+        # A visitor an earlier run with this seed made: their visits are still generated (the
+        # random stream must not drift for the visitors after them) but nothing is written.
+        existing = visitor_id in self.existing_ids
+        stats.existing += existing
 
         if rng.random() < 0.9:
             choices = {
@@ -921,7 +955,8 @@ class Command(BaseCommand):
                 "personalization": False,
                 "marketing": False,
             }
-        record_consent(visitor_id, choices, source="seed_demo")
+        if not existing:
+            record_consent(visitor_id, choices, source="seed_demo")
 
         device = pick(rng, archetype.devices)
         country = pick(rng, archetype.countries)
@@ -935,6 +970,8 @@ class Command(BaseCommand):
                 archetype, start, key, visit_no, signed_up
             )
             context = simulator.context_for_visit(archetype, visit_device, country, landing)
+            if existing:
+                continue
             if visit_no == 0 and self.experiment is not None and choices["analytics"]:
                 arm = self.show_banner(visitor_id, context, start)
                 stats.exposed += arm is not None
@@ -962,7 +999,8 @@ class Command(BaseCommand):
             if result.accepted:
                 stats.purchases += sum(1 for e in events if e.type == "purchase")
 
-        fold_visitor(visitor_id)
+        if not existing:
+            fold_visitor(visitor_id)
         if n == count and self.experiment is not None:
             from personalization.experiments.services import flush_exposures
 
