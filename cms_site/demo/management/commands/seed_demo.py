@@ -904,9 +904,8 @@ class Command(BaseCommand):
         stats = SeedStats()
         started = time.monotonic()
         tools = (record_consent, ingest_events, fold_visitor)
-        from personalization.profiles.models import VisitorProfile
-
         from personalization.consent.models import ConsentRecord
+        from personalization.profiles.models import VisitorProfile
 
         # Visitors who declined have consent records but no profile.
         self.existing_ids = set(VisitorProfile.objects.values_list("visitor_id", flat=True))
