@@ -214,9 +214,18 @@ def test_home_page_shows_the_visitors_profile_once_they_consent():
     v.client.get(article.url)
     home = v.client.get("/", HTTP_USER_AGENT=IPHONE).content.decode()
     assert "Your profile" in home
-    assert "mobile-now" in home  # a seeded segment, decided for this request
+    # A seeded segment, decided for this request, shown by the name editors gave it.
+    name = next(n for slug, n, *_ in seed_data.SEGMENTS if slug == "mobile-now")
+    assert f'<span class="tag">{escape(name)}</span>' in home
+    assert '<span class="tag">mobile-now</span>' not in home
     for tag in article.personalization_properties()["tags"][:1]:
         assert tag in home
+
+
+def test_previews_show_no_consent_dialog(seeded):
+    """Wagtail's preview panel is for editors: the dialog would cover it."""
+    assert 'id="pz-consent"' in Client().get("/").content.decode()
+    assert 'id="pz-consent"' not in seeded.make_preview_request().content.decode()
 
 
 def test_desktop_visitor_without_consent_sees_the_default_content(seeded):
