@@ -35,3 +35,29 @@ def test_headings_in_personalized_boxes_have_no_space_above(page, site_home):
         return getComputedStyle(outer.querySelector('h2')).marginTop;
     })""")
     assert margins == ["0px", "0px"]
+
+
+def test_swagger_ui_offers_try_it_out_and_asks_no_other_host(page, site_home, live_server):
+    from urllib.parse import urlsplit
+
+    elsewhere = []
+    page.on(
+        "request",
+        lambda request: (
+            urlsplit(request.url).netloc != urlsplit(live_server.url).netloc
+            and not request.url.startswith(("data:", "blob:"))
+            and elsewhere.append(request.url)
+        ),
+    )
+    page.goto("/api/personalization/v1/docs/try")
+    page.locator(".opblock").first.wait_for(state="visible")
+    page.locator(".opblock-summary", has_text="/api/personalization/v1/events").first.click()
+    assert page.get_by_role("button", name="Try it out").first.is_visible()
+    assert elsewhere == []
+    page.goto("/api/personalization/v1/docs")
+    page.locator("redoc, #redoc-container").first.wait_for(state="attached")
+    page.wait_for_load_state("networkidle")
+    # ReDoc's own "by Redocly" logo still comes from its CDN (no option to turn it off); fonts
+    # no longer do.
+    assert not [url for url in elsewhere if "font" in url]
+    assert page.js_errors == []
