@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from ..profiles.snapshot import ProfileSnapshot
 from ..types import RequestContext
+from . import fields as field_specs
 
 PROFILE = "profile"
 REQUEST = "request"
@@ -75,9 +76,24 @@ class Condition:
     # Whether the result can change with time alone (windows): such segments are recomputed
     # on a schedule.
     time_dependent: ClassVar[bool] = False
+    # The parameters, described once (``fields.field``): the rule builder draws them and
+    # ``__init__`` enforces them. ``None``: the builder offers a JSON box for the params.
+    fields: ClassVar[list[dict[str, Any]] | None] = None
 
     def __init__(self, params: dict[str, Any]):
         self.params = params
+        if self.fields is not None:
+            field_specs.check(self.fields, params)
+
+    @classmethod
+    def param_fields(cls, segment_choices: list[tuple[str, str]] | None = None):
+        """The fields as the builder shows them (a class may fill options in, e.g. segments)."""
+        return field_specs.for_builder(cls.fields)
+
+    @classmethod
+    def options(cls, name: str) -> list[Any]:
+        """The options declared for parameter ``name``: what the class validates against."""
+        return field_specs.options(cls.fields or [], name)
 
     def matches(self, ctx: EvalContext) -> bool:
         raise NotImplementedError
@@ -106,6 +122,7 @@ OPERATORS = {
     "!=": lambda a, b: a != b,
 }
 LOOKUPS = {">=": "gte", "<=": "lte", "==": "exact", ">": "gt", "<": "lt"}
+RANGE_OPS = [*LOOKUPS, "between"]
 # Windows are whole hours or days. Minutes are not offered: counters are kept in time buckets
 # (profiles.buckets), so "within 30 minutes" could not be counted as promised. Stored minute
 # windows were converted to hours by migration 0008_windows_minutes_to_hours.
@@ -262,7 +279,7 @@ def compare(op: str, left, value, value2=None) -> bool:
 
 
 def range_params(params: dict, name: str = "value") -> tuple[str, int | float, int | float | None]:
-    op = choice(params, "op", [*LOOKUPS, "between"])
+    op = choice(params, "op", RANGE_OPS)
     value = param(params, name, (int, float))
     value2 = None
     if op == "between":
