@@ -238,23 +238,56 @@ class Referrer(RequestCondition):
 
 
 class QueryParameter(RequestCondition):
+    """A parameter of the page's URL (UTM tags...): present, or its value equals, contains or
+    starts with a text, optionally ignoring case. Without ``match`` a value is compared exactly
+    and case-sensitively, as rules saved before the options were."""
+
     type = "query_param"
     label = "Query or UTM parameter"
+    description = "A URL parameter: present, or equal to / containing / starting with a text."
     fields = [
         param_field("name", "text", "Parameter", placeholder="utm_campaign"),
-        param_field("value", "text", "Equals", required=False, placeholder="(any value)"),
+        param_field(
+            "match",
+            "select",
+            "Match",
+            required=False,
+            options=["equals", "contains", "starts_with"],
+            default="equals",
+        ),
+        param_field("value", "text", "Value", required=False, placeholder="(any value)"),
+        param_field(
+            "ignore_case",
+            "bool",
+            "Case",
+            required=False,
+            true_label="Ignore case",
+            false_label="Match case",
+        ),
     ]
 
     def __init__(self, params):
         super().__init__(params)
         self.name = param(params, "name", (str,))
-        self.value = param(params, "value", (str,), required=False)
+        self.match = choice(params, "match", self.options("match"), default="equals")
+        # A text test needs a text; "equals" without one keeps meaning "present".
+        self.value = param(params, "value", (str,), required=self.match != "equals")
+        self.ignore_case = param(params, "ignore_case", (bool,), required=False, default=False)
+        if self.value is not None and self.ignore_case:
+            self.value = self.value.casefold()
 
     def check(self, ctx: EvalContext) -> bool:
         query = dict(parse_qsl(urlsplit(ctx.request.url).query, keep_blank_values=True))
         if self.name not in query:
             return False
-        return self.value is None or query[self.name] == self.value
+        if self.value is None:
+            return True
+        actual = query[self.name].casefold() if self.ignore_case else query[self.name]
+        if self.match == "contains":
+            return self.value in actual
+        if self.match == "starts_with":
+            return actual.startswith(self.value)
+        return actual == self.value
 
 
 class LoggedIn(RequestCondition):
