@@ -464,3 +464,27 @@ def test_the_builder_offers_exactly_the_operators_the_server_accepts(editor):
             except ConditionError as exc:
                 accepted = not exc.path.endswith("params.op")
             assert accepted == (op in offered), (type_name, op)
+
+
+def _listing_queries(client: Client, count: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Segment.objects.all().delete()
+    Segment.objects.bulk_create(
+        Segment(name=f"Segment {i}", slug=f"segment-{i}", rules={"all": []}, status="enabled")
+        for i in range(count)
+    )
+    client.get(INDEX)  # warm what is cached per process (content types, site)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(INDEX)
+    assert response.status_code == 200
+    assert f"Segment {count - 1}" in response.content.decode()
+    return len(queries)
+
+
+def test_the_listing_costs_the_same_queries_for_3_and_30_segments(editor):
+    """Roles read the user's groups once per request, not once per row and button."""
+    few, many = _listing_queries(editor, 3), _listing_queries(editor, 30)
+    assert few == many
+    assert many <= 12, many
