@@ -81,3 +81,33 @@ def test_permission_policies_are_registered_when_the_app_is_ready():
     assert policy_registry.get_by_type(Experiment) is experiment_permission_policy
     assert policy_registry.get_by_type(ModelVersion) is model_permission_policy
     assert policy_registry.get_by_type(Persona) is persona_permission_policy
+
+
+SERVICE_SKIPS = (
+    "needs_postgres",
+    "needs_worker",
+    "needs_redis_server",
+    'reason="needs redis-server"',
+    "needs Redis as the cache",
+    "the buffer needs Redis",
+)
+
+
+def test_the_readme_names_every_test_file_that_skips_without_a_service():
+    root = PACKAGE.parent
+    readme = (root / "README.md").read_text()
+    skipping = sorted(
+        str(path.relative_to(root))
+        for path in (root / "tests").rglob("test_*.py")
+        if path.name != "test_layout.py"
+        and any(marker in path.read_text() for marker in SERVICE_SKIPS)
+    )
+    assert skipping, "the markers above are what the tests use"
+    assert [path for path in skipping if f"`{path}`" not in readme] == []
+
+
+def test_skip_reasons_are_printed():
+    import tomllib
+
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    assert "-rs" in pyproject["tool"]["pytest"]["ini_options"]["addopts"].split()
