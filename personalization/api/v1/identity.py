@@ -129,7 +129,7 @@ def request_context_for(request, body_context: dict) -> RequestContext:
     fields = {k: v for k, v in body_context.items() if k in {"url", "referrer"}}
     if is_api_client(request):
         user_agent = body_context.get("user_agent", "")
-        return RequestContext.from_user_agent(
+        relayed = RequestContext.from_user_agent(
             user_agent,
             country=body_context.get("country", "").upper(),
             region=body_context.get("region", "").upper(),
@@ -139,6 +139,9 @@ def request_context_for(request, body_context: dict) -> RequestContext:
             dnt=body_context.get("dnt", False),
             gpc=body_context.get("gpc", False),
         )
+        # A caller holding the secret key is the site's own server: it decided to send these
+        # events, whatever user agent it relays (or none, from curl), so it is never a bot.
+        return dataclasses.replace(relayed, is_bot=False)
     if "language" in body_context and not base.language:
         fields["language"] = body_context["language"].lower()
     return dataclasses.replace(base, **fields)

@@ -98,6 +98,14 @@ class EventsView(PersonalizationAPIView):
         request=s.EventBatchSerializer,
         responses={
             202: s.IngestResultSerializer,
+            200: OpenApiResponse(
+                s.IngestResultSerializer,
+                description=(
+                    "Nothing was stored: the events were ignored, for the reason the "
+                    "`Personalization-Ignored` header and `ignored_reason` give "
+                    "(`no_consent`, `do_not_track` or `bot`)."
+                ),
+            ),
             400: OpenApiResponse(description="Malformed batch, or no valid event in it."),
             413: OpenApiResponse(description="Body larger than PERSONALIZATION_MAX_BODY_BYTES."),
         },
@@ -142,7 +150,16 @@ class EventsView(PersonalizationAPIView):
         body.update(visitor_token=visitor_token(visitor_id), errors=errors)
         if errors and not events:
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        if body["ignored"]:
+            # Not a 202: nothing was accepted, and a caller checking only the status (curl, a
+            # quick integration) must not read that as success.
+            response = Response(body, status=status.HTTP_200_OK)
+            response[IGNORED_HEADER] = f"{body['ignored_reason']}; count={body['ignored']}"
+            return response
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+IGNORED_HEADER = "Personalization-Ignored"
 
 
 def _consent_state(visitor_id, context: RequestContext) -> dict:
