@@ -1,4 +1,4 @@
-"""App config: wires signals and checks, nothing else."""
+"""App config: wires signals, checks and permission policies, nothing else."""
 
 from django.apps import AppConfig
 
@@ -11,3 +11,7 @@ class PersonalizationConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, signal_handlers  # noqa: F401
+        from .views.policies import register_permission_policies
+
+        # Before any admin view asks, so Wagtail never makes its fallback (Django auth) policy.
+        register_permission_policies()

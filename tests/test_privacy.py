@@ -202,3 +202,32 @@ def test_admin_privacy_page_rejects_bad_ids_and_other_staff(officer_client):
     client.force_login(editor)
     assert client.get(PRIVACY_ADMIN).status_code in (302, 403)
     assert b"Privacy requests" not in client.get("/admin/").content
+
+
+def test_audit_log_finds_a_visitors_requests_under_the_old_and_the_new_hash(officer_client):
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+    from django.utils.crypto import salted_hmac
+
+    v = rich_visitor()
+    officer_client.post(PRIVACY_ADMIN, {"visitor_id": str(v.id), "action": "export"})
+    written = PrivacyAuditEntry.objects.get(actor="user:po")
+    # Django's salted_hmac with its own salt, no longer the raw HMAC keyed with SECRET_KEY.
+    message = f"visitor:{v.id}"
+    legacy = hmac.new(settings.SECRET_KEY.encode(), message.encode(), hashlib.sha256).hexdigest()
+    assert (
+        written.subject_hash
+        == salted_hmac("personalization.privacy.subject", message, algorithm="sha256").hexdigest()
+    )
+    assert written.subject_hash != legacy
+    # An entry written before the change, and one about someone else.
+    PrivacyAuditEntry.objects.create(action="erase", subject_hash=legacy, actor="user:before")
+    PrivacyAuditEntry.objects.create(action="erase", subject_hash="0" * 64, actor="user:other")
+    page = officer_client.get(PRIVACY_ADMIN, {"visitor": str(v.id)})
+    assert page.status_code == 200
+    assert {e.actor for e in page.context["audit_entries"]} == {"user:po", "user:before"}
+    everything = officer_client.get(PRIVACY_ADMIN, {"visitor": "not-an-id"})
+    assert everything.status_code == 200
+    assert len(everything.context["audit_entries"]) == 3

@@ -22,6 +22,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from ..conf import get_setting
 from ..events.models import Event
@@ -38,10 +39,30 @@ def visitor_models() -> list[type[models.Model]]:
     return [m for m in apps.get_models() if getattr(m, "personalization_visitor_lookups", None)]
 
 
+SUBJECT_SALT = "personalization.privacy.subject"
+
+
 def subject_hash(visitor_id: uuid.UUID) -> str:
-    return hmac.new(
-        settings.SECRET_KEY.encode(), f"visitor:{visitor_id}".encode(), hashlib.sha256
-    ).hexdigest()
+    """How the audit log names a visitor without their id: a keyed hash (Django's
+    ``salted_hmac`` over ``SECRET_KEY``, salted for this use only)."""
+    return salted_hmac(SUBJECT_SALT, f"visitor:{visitor_id}", algorithm="sha256").hexdigest()
+
+
+def subject_hashes(visitor_id: uuid.UUID) -> tuple[str, str]:
+    """Every spelling of ``subject_hash`` an audit entry may hold: the current one, and the raw
+    HMAC-SHA256 keyed with ``SECRET_KEY`` that entries written before it carry (audit entries
+    are kept and never rewritten, so reading accepts both)."""
+    message = f"visitor:{visitor_id}".encode()
+    legacy = hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return subject_hash(visitor_id), legacy
+
+
+def audit_entries(visitor_id: uuid.UUID | None = None):
+    """The audit log, newest first; only the entries about ``visitor_id`` when given."""
+    entries = PrivacyAuditEntry.objects.order_by("-created_at", "-pk")
+    if visitor_id is not None:
+        entries = entries.filter(subject_hash__in=subject_hashes(visitor_id))
+    return entries
 
 
 def visitor_ids(visitor_id: uuid.UUID) -> set[uuid.UUID]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 
 from ..visitor_cache import bump_version_token, version_tokens
 from .base import ConditionError
@@ -83,24 +84,25 @@ def compile_segment(segment: Segment) -> CompiledSegment:
 
 
 def _dependency_order(segments: list[CompiledSegment]) -> list[CompiledSegment]:
+    """Referenced segments first; among segments ready together, highest priority first."""
     by_slug = {s.slug: s for s in segments}
+    graph = {s.slug: {r for r in s.references if r in by_slug} for s in segments}
+    while True:
+        sorter = TopologicalSorter(graph)
+        try:
+            sorter.prepare()
+        except CycleError as exc:
+            # A cycle slipped past validation (two editors saving at once): drop the reference
+            # that closes it rather than refuse to evaluate anything.
+            cycle = exc.args[1]
+            graph[cycle[1]].discard(cycle[0])
+            continue
+        break
     ordered: list[CompiledSegment] = []
-    state: dict[str, int] = {}
-
-    def visit(segment: CompiledSegment) -> None:
-        if state.get(segment.slug) == 2:
-            return
-        if state.get(segment.slug) == 1:
-            return  # a cycle slipped past validation: break it rather than recurse forever
-        state[segment.slug] = 1
-        for ref in sorted(segment.references):
-            if ref in by_slug:
-                visit(by_slug[ref])
-        state[segment.slug] = 2
-        ordered.append(segment)
-
-    for segment in sorted(segments, key=lambda s: (-s.priority, s.slug)):
-        visit(segment)
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=lambda slug: (-by_slug[slug].priority, slug))
+        ordered.extend(by_slug[slug] for slug in ready)
+        sorter.done(*ready)
     return ordered
 
 
@@ -115,16 +117,21 @@ def check_references(slug: str, rules) -> None:
     for ref in sorted(graph[slug]):
         if ref not in graph:
             raise ConditionError("", f"References an unknown segment '{ref}'.")
-    seen: set[str] = set()
-    stack = [slug]
+    # Only what this segment depends on: a cycle elsewhere is not this segment's to refuse.
+    reached, stack = {slug}, [slug]
     while stack:
-        current = stack.pop()
-        for ref in graph.get(current, ()):
-            if ref == slug:
-                raise ConditionError("", f"Segment references form a cycle through '{current}'.")
-            if ref not in seen:
-                seen.add(ref)
+        for ref in graph.get(stack.pop(), ()):
+            if ref not in reached:
+                reached.add(ref)
                 stack.append(ref)
+    try:
+        TopologicalSorter({n: graph.get(n, set()) & reached for n in reached}).prepare()
+    except CycleError as exc:
+        # Each node in the cycle is referenced by the next: name the one that refers back to
+        # this segment (or, for a cycle among others this one reaches, the first of it).
+        cycle = exc.args[1]
+        through = cycle[cycle.index(slug) + 1] if slug in cycle else cycle[0]
+        raise ConditionError("", f"Segment references form a cycle through '{through}'.") from None
 
 
 def _leaves(rules):

@@ -1,5 +1,6 @@
 """Segment services, re-exported from the modules that do each job (kept so that callers and
-branches written against ``segments.services`` keep working; new code imports the module):
+code written against ``segments.services`` keeps working; new code imports the module; private
+helpers stay in their module):
 
 - ``definitions``: validate, save and compile segments (``save_segment``, ``compiled_segments``)
 - ``evaluation``: the hot path, one visitor in one request (``visitor_segments``)
@@ -11,9 +12,6 @@ branches written against ``segments.services`` keep working; new code imports th
 from __future__ import annotations
 
 from .bulk import (
-    _announce_bulk,
-    _insert_members,
-    _member_qs,
     estimate_size,
     progress_recorder,
     recompute_segment,
@@ -25,8 +23,6 @@ from .definitions import (
     COMPILED_TTL,
     VERSION_KEY,
     CompiledSegment,
-    _dependency_order,
-    _leaves,
     bump_definitions,
     check_references,
     compile_segment,
@@ -35,22 +31,13 @@ from .definitions import (
     save_segment,
 )
 from .evaluation import evaluate, may_personalize, visitor_segments, visitor_snapshot
-from .membership import _announce, forget_memberships, update_visitor_memberships
+from .membership import forget_memberships, update_visitor_memberships
 from .sizes import record_segment_sizes, record_size
-
-_record_size = record_size
 
 __all__ = [
     "COMPILED_TTL",
     "VERSION_KEY",
     "CompiledSegment",
-    "_announce",
-    "_announce_bulk",
-    "_dependency_order",
-    "_insert_members",
-    "_leaves",
-    "_member_qs",
-    "_record_size",
     "bump_definitions",
     "check_references",
     "compile_segment",

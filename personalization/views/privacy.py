@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from django import forms
 from django.contrib import messages
@@ -14,8 +15,7 @@ from django.urls import reverse
 from django.views.generic import FormView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from ..privacy.models import PrivacyAuditEntry
-from ..privacy.services import erase_visitor, export_visitor, visitor_ids
+from ..privacy.services import audit_entries, erase_visitor, export_visitor, visitor_ids
 from .base import PermissionPageMixin
 
 EXPORT_PERM = "personalization.export_visitor"
@@ -48,7 +48,12 @@ class PrivacyRequestView(PermissionPageMixin, WagtailAdminTemplateMixin, FormVie
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["audit_entries"] = PrivacyAuditEntry.objects.all()[:25]
+        try:
+            subject = uuid.UUID(self.request.GET.get("visitor", ""))
+        except ValueError:
+            subject = None  # no filter (a malformed id is not an error on a read-only list)
+        context["audit_subject"] = subject
+        context["audit_entries"] = audit_entries(subject)[:25]
         context["can_erase"] = self.request.user.has_perm(ERASE_PERM)
         return context
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel
 from wagtail.admin.ui.tables import Column, UpdatedAtColumn
 from wagtail.snippets.views.snippets import SnippetViewSet
@@ -39,3 +42,20 @@ class PersonalizedContentViewSet(SnippetViewSet):
         FieldPanel("variants"),
         FieldPanel("fallback"),
     ]
+
+
+def variant_reach_assets() -> str:
+    """Reach estimates under each variant in page and snippet editors (``variant_reach.js``).
+
+    The endpoint's URL travels on the script tag; without the API mounted there is nothing to ask.
+    """
+    try:
+        url = reverse("personalization_api:variant-reach")
+    except NoReverseMatch:
+        return ""
+    return format_html(
+        '<link rel="stylesheet" href="{}"><script src="{}" data-reach-url="{}"></script>',
+        static("personalization/variant_reach.css"),
+        static("personalization/variant_reach.js"),
+        url,
+    )

@@ -15,10 +15,15 @@ from ...types import RequestContext
 from ...variants.services import snippet_definitions
 from . import serializers as s
 from .authentication import ApiKeyAuthentication
-from .identity import api_visitor_context, resolve_visitor, visitor_token
+from .identity import (
+    api_visitor_context,
+    request_context_for,
+    resolve_visitor,
+    timezone_param,
+    visitor_token,
+)
 from .schema import extend_schema
-from .segment_views import _timezone
-from .views import PersonalizationAPIView, _context_for
+from .views import PersonalizationAPIView
 
 
 def _with_query(context: RequestContext, query: dict[str, str]) -> RequestContext:
@@ -50,8 +55,10 @@ class DecideView(PersonalizationAPIView):
     def post(self, request):
         data = self.validated(s.DecideRequestSerializer)
         body_context = data.get("context", {})
-        timezone_name = _timezone(body_context.get("timezone", ""))
-        context = _with_query(_context_for(request, body_context), body_context.get("query", {}))
+        timezone_name = timezone_param(body_context.get("timezone", ""))
+        context = _with_query(
+            request_context_for(request, body_context), body_context.get("query", {})
+        )
         visitor = api_visitor_context(
             request,
             resolve_visitor(request, data.get("visitor_id")),

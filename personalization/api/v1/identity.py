@@ -8,7 +8,9 @@ needs that account's session or the secret API key. The old anonymous id resolve
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+import zoneinfo
 
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
@@ -22,6 +24,7 @@ from ...visitors import (
     ensure_visitor_id,
     forget_visitor,
     may_use_profile,
+    request_context,
     resolve_visitor_id,
     user_facts,
     visitor_timezone,
@@ -118,3 +121,38 @@ def api_visitor_context(
         is_authenticated=authenticated,
         user_groups=groups,
     )
+
+
+def request_context_for(request, body_context: dict) -> RequestContext:
+    """Headers describe a browser caller; API clients relay their visitor's context in the body."""
+    base = request_context(request._request)
+    fields = {k: v for k, v in body_context.items() if k in {"url", "referrer"}}
+    if is_api_client(request):
+        user_agent = body_context.get("user_agent", "")
+        relayed = RequestContext.from_user_agent(
+            user_agent,
+            country=body_context.get("country", "").upper(),
+            region=body_context.get("region", "").upper(),
+            language=body_context.get("language", "").lower(),
+            referrer=body_context.get("referrer", ""),
+            url=body_context.get("url", ""),
+            dnt=body_context.get("dnt", False),
+            gpc=body_context.get("gpc", False),
+        )
+        # A caller holding the secret key is the site's own server: it decided to send these
+        # events, whatever user agent it relays (or none, from curl), so it is never a bot.
+        return dataclasses.replace(relayed, is_bot=False)
+    if "language" in body_context and not base.language:
+        fields["language"] = body_context["language"].lower()
+    return dataclasses.replace(base, **fields)
+
+
+def timezone_param(value: str) -> str:
+    """A ``timezone`` the caller sent: an IANA name, or "" for none; else a 400 naming it."""
+    if not value:
+        return ""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError({"timezone": ["Unknown time zone (use an IANA name)."]}) from None
+    return value

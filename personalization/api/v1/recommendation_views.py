@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from ...recommendations.serving import Filters, is_known_site, recommend
 from . import recommendation_serializers as s
 from .authentication import ApiKeyAuthentication
-from .identity import api_visitor_context, resolve_visitor, visitor_token
+from .identity import api_visitor_context, request_context_for, resolve_visitor, visitor_token
 from .schema import extend_schema
-from .views import PersonalizationAPIView, _context_for
+from .views import PersonalizationAPIView
 
 QUERY_PARAMETERS = frozenset(s.RecommendationsQuerySerializer().fields)
 
@@ -58,7 +58,9 @@ class RecommendationsView(PersonalizationAPIView):
         serializer = s.RecommendationsQuerySerializer(data=raw)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        visitor = api_visitor_context(request, resolve_visitor(request), _context_for(request, {}))
+        visitor = api_visitor_context(
+            request, resolve_visitor(request), request_context_for(request, {})
+        )
         visitor_id = visitor.visitor_id
         if data["site"] is not None and not is_known_site(data["site"], visitor):
             raise ValidationError({"site": [f"Unknown site id {data['site']}."]})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
@@ -17,6 +15,7 @@ from ...types import RequestContext
 from ...visitors import request_context, user_facts, visitor_timezone
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
+from .identity import timezone_param
 from .permissions import IsVisitorOrAllowed
 from .schema import extend_schema
 from .views import PersonalizationAPIView
@@ -46,16 +45,6 @@ class SegmentListView(PersonalizationAPIView):
                 for c in sorted(compiled_segments(), key=lambda c: (-c.priority, c.slug))
             ]
         )
-
-
-def _timezone(value: str) -> str:
-    if not value:
-        return ""
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationError({"timezone": ["Unknown time zone (use an IANA name)."]}) from None
-    return value
 
 
 class VisitorSegmentsView(PersonalizationAPIView):
@@ -93,7 +82,7 @@ class VisitorSegmentsView(PersonalizationAPIView):
         segments = visitor_segments(
             visitor_id,
             request=context,
-            timezone_name=_timezone(query.get("timezone", ""))
+            timezone_name=timezone_param(query.get("timezone", ""))
             or ("" if is_api_client(request) else visitor_timezone(request._request)),
             is_authenticated=authenticated,
             user_groups=groups,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
@@ -27,7 +26,13 @@ from ...types import RequestContext
 from ...visitors import forget_visitor, request_context
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
-from .identity import mint_visitor, resolve_visitor, usable_snapshot, visitor_token
+from .identity import (
+    mint_visitor,
+    request_context_for,
+    resolve_visitor,
+    usable_snapshot,
+    visitor_token,
+)
 from .parsers import BoundedJSONParser
 from .permissions import IsVisitorOrAllowed, check_origin
 from .schema import PersonalizationAutoSchema, extend_schema
@@ -82,30 +87,6 @@ ID_IN_QUERY_REFUSED = (
 )
 
 
-def _context_for(request, body_context: dict) -> RequestContext:
-    """Headers describe a browser caller; API clients relay their visitor's context in the body."""
-    base = request_context(request._request)
-    fields = {k: v for k, v in body_context.items() if k in {"url", "referrer"}}
-    if is_api_client(request):
-        user_agent = body_context.get("user_agent", "")
-        relayed = RequestContext.from_user_agent(
-            user_agent,
-            country=body_context.get("country", "").upper(),
-            region=body_context.get("region", "").upper(),
-            language=body_context.get("language", "").lower(),
-            referrer=body_context.get("referrer", ""),
-            url=body_context.get("url", ""),
-            dnt=body_context.get("dnt", False),
-            gpc=body_context.get("gpc", False),
-        )
-        # A caller holding the secret key is the site's own server: it decided to send these
-        # events, whatever user agent it relays (or none, from curl), so it is never a bot.
-        return dataclasses.replace(relayed, is_bot=False)
-    if "language" in body_context and not base.language:
-        fields["language"] = body_context["language"].lower()
-    return dataclasses.replace(base, **fields)
-
-
 class EventsView(PersonalizationAPIView):
     """Events are stored once per idempotency key and folded into the visitor's profile.
 
@@ -132,7 +113,7 @@ class EventsView(PersonalizationAPIView):
     )
     def post(self, request):
         data = self.validated(s.EventBatchSerializer)
-        context = _context_for(request, data.get("context", {}))
+        context = request_context_for(request, data.get("context", {}))
         visitor_id = resolve_visitor(request, data.get("visitor_id"))
         # Versions and snapshot in one round trip: ingestion needs the content version for
         # experiment conversions, and the snapshot says whose profile the token reaches.
