@@ -586,7 +586,9 @@
         if (seq !== self.estimateSeq) return; // a newer estimate is on its way
         if (result.status === 200 && typeof result.body.size === "number") {
           var n = result.body.size;
-          self.showEstimate("≈ " + n.toLocaleString() + " visitor" + (n === 1 ? "" : "s"), false);
+          // With per-request conditions the server says how many are stored and how many
+          // recent traffic suggests will match on a request.
+          self.showEstimate(result.body.text || ("≈ " + n.toLocaleString() + " visitor" + (n === 1 ? "" : "s")), false);
         } else if (result.status === 400) {
           var lines = Object.keys(result.body).map(function (key) {
             var messages = result.body[key];
