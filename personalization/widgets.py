@@ -20,6 +20,7 @@ from .segments.base import UNITS as BASE_UNITS
 from .segments.profile_conditions import Trait
 from .segments.registry import condition_types
 from .segments.request_conditions import DAYS
+from .segments.vocabularies import with_suggestions
 
 PROFILE_GROUP = "Stored on the profile"
 REQUEST_GROUP = "Checked per request"
@@ -51,7 +52,7 @@ def _range(value_label: str = "Value") -> list[dict[str, Any]]:
 
 def _event_fields(value_label: str) -> list[dict[str, Any]]:
     return [
-        _field("event", "text", "Event", placeholder="page_view"),
+        _field("event", "text", "Event", placeholder="page_view", vocabulary="event_types"),
         _field(
             "dimension",
             "text",
@@ -59,6 +60,7 @@ def _event_fields(value_label: str) -> list[dict[str, Any]]:
             required=False,
             placeholder="tag:pricing",
             help="Optional: tag:, category:, page: or page_type: followed by a value.",
+            vocabulary="dimensions",
         ),
         *_range(value_label),
         _field("within", "window", "Within", allow_ever=True),
@@ -201,7 +203,7 @@ def condition_catalog(segment_choices: list[tuple[str, str]] | None = None) -> d
 
     A type registered by the host project without a schema here gets a JSON box for params.
     """
-    schemas = param_schemas(segment_choices)
+    schemas = with_suggestions(param_schemas(segment_choices))
     types = []
     for type_name, condition in condition_types().items():
         types.append(

@@ -35,6 +35,7 @@ from ..segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from ..segments.registry import condition_types
 from ..segments.services import recompute_segment_by_id
 from ..segments.tree import compile_rules, describe_kinds
+from ..segments.vocabularies import rule_warnings
 
 EXPORT_MEMBERS_PERM = "personalization.export_segment_members"
 SAMPLE_SIZE = 10
@@ -108,6 +109,7 @@ def segment_insights(segment: Segment, user) -> dict:
         "profile_types": _labels(kinds[PROFILE]),
         "request_types": _labels(kinds[REQUEST]),
         "rules_error": rules_error,
+        "rule_warnings": rule_warnings(segment.rules) if not rules_error else [],
         "size": size,
         "is_static": segment.kind == Segment.Kind.STATIC,
         "members_sample": SegmentMembership.objects.filter(segment=segment).order_by(

@@ -459,4 +459,5 @@ def test_sizes_show_the_stored_part_and_the_per_request_part(
         "request_share": 0.25,
         "request_types": ["device"],
         "text": expected,
+        "warnings": [],
     }

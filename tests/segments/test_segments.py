@@ -291,6 +291,7 @@ def test_estimate_endpoint_for_editors(visitor):
         "request_share": None,
         "request_types": [],
         "text": "≈ 1 visitor",
+        "warnings": [],
     }
     bad = client.post(
         "/api/personalization/v1/segments/estimate",

@@ -16,6 +16,7 @@ from ...segments.estimates import describe, estimate
 from ...segments.registry import condition_types
 from ...segments.services import compiled_segments, estimate_size, visitor_segments
 from ...segments.tree import compile_rules
+from ...segments.vocabularies import rule_warnings
 from ...types import RequestContext
 from ...visitors import request_context, user_facts, visitor_timezone
 from . import serializers as s
@@ -136,5 +137,6 @@ class SegmentEstimateView(PersonalizationAPIView):
                 "request_share": None if result["share"] is None else round(result["share"], 4),
                 "request_types": result["request_types"],
                 "text": describe(result, labels),
+                "warnings": rule_warnings(data["rules"]),
             }
         )

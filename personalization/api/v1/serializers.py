@@ -214,6 +214,11 @@ class RulesSerializer(serializers.Serializer):
     rules = serializers.JSONField()
 
 
+class RuleWarningSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Where in the rules, e.g. all[0].params.event.")
+    message = serializers.CharField()
+
+
 class EstimateSerializer(serializers.Serializer):
     size = serializers.IntegerField(
         help_text="Stored profiles matching the profile part (what membership would hold)."
@@ -230,6 +235,11 @@ class EstimateSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="Condition types checked per request."
     )
     text = serializers.CharField(help_text="The same, in one sentence for editors.")
+    warnings = RuleWarningSerializer(
+        many=True,
+        help_text="Values not among what exists (an unregistered event type, an unknown page "
+        "type): the rules are valid, but these parts match nobody.",
+    )
 
 
 class DecideContextSerializer(ClientContextSerializer):
