@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import http_date
 
@@ -108,11 +109,26 @@ class SegmentKeyMiddleware:
         return response
 
 
+def _api_prefix() -> str | None:
+    """Where the personalization API is mounted (None if the host has not mounted it)."""
+    try:
+        return reverse("personalization_api:events").rsplit("events", 1)[0]
+    except NoReverseMatch:
+        return None
+
+
+def _is_api(request: HttpRequest) -> bool:
+    prefix = _api_prefix()
+    return prefix is not None and request.path.startswith(prefix)
+
+
 def _is_newcomer(request: HttpRequest) -> bool:
     """A page request from someone the site knows nothing about: no visitor cookie or header,
-    no session. Their segments can only come from the request itself."""
+    no session. Their segments can only come from the request itself. The API's answers are
+    never shared copies, so its requests need no key (nor the segment definitions it costs)."""
     return (
         request.method in ("GET", "HEAD")
+        and not _is_api(request)
         and not has_session_cookie(request)
         and get_setting("COOKIE_NAME") not in request.COOKIES
         and not request.headers.get(get_setting("VISITOR_HEADER"))
