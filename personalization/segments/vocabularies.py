@@ -144,15 +144,6 @@ def _close(known: str, value: str) -> bool:
     return squash(known) == squash(value)
 
 
-# The built-in conditions' vocabularies, for classes that do not describe their parameters
-# (``fields`` with a ``vocabulary`` key) themselves.
-EVENT_PARAMS = {"event": "event_types", "dimension": "dimensions"}
-PARAM_VOCABULARIES: dict[str, dict[str, str]] = {
-    "event_count": EVENT_PARAMS,
-    "value_sum": EVENT_PARAMS,
-}
-
-
 def rule_warnings(rules: Any) -> list[dict[str, str]]:
     """``{"path", "message"}`` for each parameter whose value is not in its field's vocabulary,
     paths as in validation errors (``all[0].params.event``). Call it on rules that validated."""
@@ -176,11 +167,9 @@ def rule_warnings(rules: Any) -> list[dict[str, str]]:
         params = node.get("params")
         if kind is None or not isinstance(params, dict):
             return
-        declared = getattr(kind, "fields", None)
-        if declared:
-            vocabularies = {s["name"]: s["vocabulary"] for s in declared if s.get("vocabulary")}
-        else:
-            vocabularies = PARAM_VOCABULARIES.get(kind.type, {})
+        # The vocabularies the class declares on its parameters (``Condition.fields``).
+        declared = getattr(kind, "fields", None) or ()
+        vocabularies = {s["name"]: s["vocabulary"] for s in declared if s.get("vocabulary")}
         for name, vocabulary in vocabularies.items():
             if name not in params:
                 continue
