@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, reverse
 
 from .segments.base import PROFILE, UNITS
 from .segments.registry import condition_types
+from .segments.vocabularies import with_suggestions
 
 PROFILE_GROUP = "Stored on the profile"
 REQUEST_GROUP = "Checked per request"
@@ -34,7 +35,7 @@ def condition_catalog(segment_choices: list[tuple[str, str]] | None = None) -> d
 
     A type registered by the host project without ``fields`` gets a JSON box for params.
     """
-    schemas = param_schemas(segment_choices)
+    schemas = with_suggestions(param_schemas(segment_choices))
     types = []
     for type_name, condition in condition_types().items():
         types.append(

@@ -326,3 +326,19 @@ def test_pages_api_resolves_the_home_block_to_one_variant(seeded):
     for content in others(HOME_BLOCK, None):
         for text in texts(content):
             assert text not in body, text
+
+
+def test_make_demo_seeds_as_many_visitors_as_the_command_does_by_default():
+    """`make demo` (VISITORS ?= ...) and `seed_demo` without --visitors agree, so the README's
+    one number is true either way."""
+    import re
+    from pathlib import Path
+
+    from cms_site.demo.management.commands.seed_demo import Command
+
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    [visitors] = re.findall(r"^VISITORS \?= (\d+)$", makefile, flags=re.M)
+    parser = Command().create_parser("manage.py", "seed_demo")
+    assert int(visitors) == parser.get_default("visitors") == 800
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"{visitors} synthetic visitors" in readme

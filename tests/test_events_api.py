@@ -345,3 +345,20 @@ def test_custom_event_type_via_hook(visitor, settings):
 def test_token_helper_round_trip():
     vid = uuid.uuid4()
     assert token_for(vid).startswith(vid.hex)
+
+
+def test_type_errors_name_each_kind_once(visitor):
+    """A purchase value must be a number (int or float): the message says so once, not
+    "Must be a number or number."."""
+    response = visitor.send_signed(
+        {"type": "purchase", "properties": {"value": "lots"}},
+        {"type": "search", "properties": {"query": 42}},
+        {"type": "page_view", "properties": {"tags": "security"}},
+    )
+    assert response.status_code == 400
+    messages = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert messages == {
+        "events[0].properties.value": "Must be a number.",
+        "events[1].properties.query": "Must be a string.",
+        "events[2].properties.tags": "Must be a list.",
+    }

@@ -105,6 +105,22 @@ def _is_uuid(value: Any) -> bool:
     return isinstance(value, str)
 
 
+TYPE_NAMES = {
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def type_names(types: tuple[type, ...]) -> str:
+    """ "a number", "a string or a list": each kind named once (int and float are both "a
+    number", so (int, float) is not "a number or number")."""
+    return " or ".join(dict.fromkeys(TYPE_NAMES.get(t, f"a {t.__name__}") for t in types))
+
+
 def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
     if value is None:
         value = {}
@@ -124,8 +140,7 @@ def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
                 isinstance(item, bool) and bool not in expected
             )
             if not ok:
-                names = " or ".join("number" if t in (int, float) else t.__name__ for t in expected)
-                raise EventError(f"properties.{name}", f"Must be a {names}.")
+                raise EventError(f"properties.{name}", f"Must be {type_names(expected)}.")
         _check_value(f"properties.{name}", item, depth=1)
     amount = value.get("value")
     if isinstance(amount, int | float) and not isinstance(amount, bool):

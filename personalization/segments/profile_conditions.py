@@ -42,7 +42,7 @@ DIMENSION_PREFIXES = ("tag:", "category:", "page:", "page_type:")
 
 def _event_fields(value_label: str) -> list[dict[str, Any]]:
     return [
-        param_field("event", "text", "Event", placeholder="page_view"),
+        param_field("event", "text", "Event", placeholder="page_view", vocabulary="event_types"),
         param_field(
             "dimension",
             "text",
@@ -50,6 +50,7 @@ def _event_fields(value_label: str) -> list[dict[str, Any]]:
             required=False,
             placeholder="tag:pricing",
             help="Optional: tag:, category:, page: or page_type: followed by a value.",
+            vocabulary="dimensions",
         ),
         *range_fields(RANGE_OPS, value_label),
         param_field("within", "window", "Within", required=False, allow_ever=True),

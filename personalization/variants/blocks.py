@@ -22,6 +22,7 @@ from wagtail.images.blocks import ImageChooserBlock
 
 from ..context import VisitorContext, visitor_context
 from .selection import ALL, ANY, Choice, VariantRule, choose
+from .widgets import SegmentCheckboxes
 
 SAFE_LINK_PREFIXES = ("/", "#", "https://", "http://", "mailto:", "tel:")
 
@@ -45,7 +46,13 @@ def validate_link(value: str) -> None:
 
 class SegmentChoiceBlock(blocks.MultipleChoiceBlock):
     """Segment slugs. Reading a stored value never looks up the choices (that would be a query
-    per block per page view); the choices are only listed when an editor opens the form."""
+    per block per page view); the choices are only listed when an editor opens the form, as
+    checkboxes with a search box (``SegmentCheckboxes``). The widget is not part of the block's
+    deconstruction, so migrations do not change with it."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", SegmentCheckboxes())
+        super().__init__(*args, **kwargs)
 
     def to_python(self, value):
         if value is None:

@@ -28,10 +28,12 @@ from ..compat import NumberColumn
 from ..forms import SegmentForm
 from ..rules import users_holding
 from ..segments.base import PROFILE, REQUEST, ConditionError
+from ..segments.estimates import describe, estimate
 from ..segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from ..segments.registry import condition_types
 from ..segments.services import recompute_segment_by_id
 from ..segments.tree import compile_rules, describe_kinds
+from ..segments.vocabularies import rule_warnings
 
 EXPORT_MEMBERS_PERM = "personalization.export_segment_members"
 SAMPLE_SIZE = 10
@@ -66,10 +68,17 @@ def _labels(types: list[str]) -> list[dict[str, str]]:
 def segment_insights(segment: Segment, user) -> dict:
     """What the edit and inspect pages show about a saved segment."""
     try:
-        kinds = describe_kinds(compile_rules(segment.rules))
+        node = compile_rules(segment.rules)
+        kinds = describe_kinds(node)
         rules_error = ""
     except ConditionError as exc:
-        kinds, rules_error = {PROFILE: [], REQUEST: []}, str(exc)
+        node, kinds, rules_error = None, {PROFILE: [], REQUEST: []}, str(exc)
+    size = None
+    if node is not None and segment.kind == Segment.Kind.DYNAMIC:
+        size = estimate(node, segment.member_count)
+        size["text"] = describe(
+            size, {item["type"]: item["label"] for item in _labels(kinds[REQUEST])}
+        )
     history = list(
         SegmentSizeHistory.objects.filter(segment=segment).order_by("-date")[:HISTORY_DAYS]
     )
@@ -82,6 +91,8 @@ def segment_insights(segment: Segment, user) -> dict:
         "profile_types": _labels(kinds[PROFILE]),
         "request_types": _labels(kinds[REQUEST]),
         "rules_error": rules_error,
+        "rule_warnings": rule_warnings(segment.rules) if not rules_error else [],
+        "size": size,
         "is_static": segment.kind == Segment.Kind.STATIC,
         "members_sample": SegmentMembership.objects.filter(segment=segment).order_by(
             "-entered_at", "visitor_id"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 from wagtail.test.utils.form_data import nested_form_data, streamfield
@@ -69,3 +71,14 @@ def test_other_admin_users_cannot_manage_it(client, django_user_model):
     response = client.get(ADD_URL)
     assert response.status_code in (302, 403)
     assert not PersonalizedContent.objects.exists()
+
+
+def test_a_variants_segments_are_checkboxes_with_a_search_box(personalization_editor):
+    """Not a bare multi-select: a search box, one checkbox per segment, and the script that
+    filters them, in the StreamField block's form (telepath JSON) and the page's media."""
+    page = html.unescape(personalization_editor.get(ADD_URL).content.decode())
+    assert "data-pz-segment-search" in page
+    assert "personalization/segment_picker.js" in page
+    for slug in ("vip", "mobile"):
+        assert f'type=\\"checkbox\\" name=\\"__NAME__\\" value=\\"{slug}\\"' in page
+    assert '<select name=\\"__NAME__\\" id=\\"__ID__\\" multiple' not in page

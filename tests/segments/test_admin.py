@@ -406,7 +406,61 @@ def test_estimate_endpoint_is_usable_from_the_builder(editor):
         HTTP_X_CSRFTOKEN=str(token),
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {"size": 0}
+    assert response.json()["size"] == 0
+    assert response.json()["text"] == (
+        "0 stored matches; Device type is checked per request "
+        "(no page views in the last 7 days to estimate them from)"
+    )
+
+
+ON_A_PHONE = {
+    "all": [
+        {"type": "event_count", "params": {"event": "page_view", "op": ">=", "value": 1}},
+        {"type": "device", "params": {"in": ["mobile"]}},
+    ]
+}
+
+
+def test_sizes_show_the_stored_part_and_the_per_request_part(
+    editor, new_visitor, django_capture_on_commit_callbacks
+):
+    """ "On a phone" stored every visitor with a page view; the edit page and the builder's
+    estimate say how many are stored and how many recent page views pass the device check.
+    By hand: 4 visitors, one on an iPhone, one page view each: 25% of 4 page views, 4 x 25% = 1."""
+    from tests.conftest import IPHONE
+
+    for user_agent in (IPHONE, None, None, None):
+        visitor = new_visitor(user_agent) if user_agent else new_visitor()
+        visitor.consent(analytics=True, personalization=True)
+        visitor.send({"type": "page_view", "properties": {"page_id": 1}})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor.post(
+            ADD, form_data(name="On a phone", slug="", rules=json.dumps(ON_A_PHONE))
+        )
+    assert response.status_code == 302, response.context["form"].errors
+    segment = Segment.objects.get(slug="on-a-phone")
+    assert segment.member_count == 4
+    expected = (
+        "4 stored matches; Device type is checked per request: 25% of the 4 latest page views "
+        "(last 7 days) pass it, so ≈ 1 visitor"
+    )
+    assert expected in editor.get(edit_url(segment)).content.decode()
+
+    api = Client()
+    api.cookies = editor.cookies
+    body = api.post(
+        "/api/personalization/v1/segments/estimate",
+        json.dumps({"rules": ON_A_PHONE}),
+        content_type="application/json",
+    ).json()
+    assert body == {
+        "size": 4,
+        "estimated": 1,
+        "request_share": 0.25,
+        "request_types": ["device"],
+        "text": expected,
+        "warnings": [],
+    }
 
 
 # -- parameters described once, on the condition class ----------------------------------------

@@ -285,7 +285,14 @@ def test_estimate_endpoint_for_editors(visitor):
     client = Visitor().client
     client.force_login(editor)
     ok = client.post("/api/personalization/v1/segments/estimate", {"rules": READER}, format="json")
-    assert ok.status_code == 200 and ok.json() == {"size": 1}
+    assert ok.status_code == 200 and ok.json() == {
+        "size": 1,
+        "estimated": 1,
+        "request_share": None,
+        "request_types": [],
+        "text": "≈ 1 visitor",
+        "warnings": [],
+    }
     bad = client.post(
         "/api/personalization/v1/segments/estimate",
         {"rules": {"all": [{"type": "nope"}]}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from personalization.events.models import Event
 from personalization.profiles.models import VisitorProfile
 from personalization.segments.models import Segment, SegmentMembership
 from personalization.segments.services import save_segment
@@ -128,9 +130,58 @@ def test_without_profiles_every_share_is_zero(editor):
     body = reach(editor, {"segments": []})
     assert body == {
         "total": 0,
-        "variants": [{"reach": 0, "share": 0.0}],
+        "variants": [{"reach": 0, "share": 0.0, "stored": 0, "request_share": None}],
         "fallback": {"reach": 0, "share": 0.0},
     }
+
+
+PHONES = {"all": [RETURNING, {"type": "device", "params": {"in": ["mobile"]}}]}
+
+
+def page_views(*devices: str, hours_ago: float = 1) -> None:
+    """Recent page views as ingestion stores them (the request context beside each event)."""
+    at = timezone.now() - timedelta(hours=hours_ago)
+    Event.objects.bulk_create(
+        [
+            Event(
+                visitor_id=uuid.uuid4(),
+                key=f"pv-{uuid.uuid4().hex}",
+                type="page_view",
+                timestamp=at,
+                received_at=at,
+                context={"device_type": device, "url": "https://example.com/"},
+            )
+            for device in devices
+        ]
+    )
+
+
+@pytest.mark.usefixtures("audience")
+def test_per_request_conditions_are_estimated_from_recent_page_views(editor):
+    """A variant for "on a phone" takes its stored matches times the share of recent page views
+    from phones; the rest see the default content (it was 0 visitors: everyone stored matched).
+    By hand: 5 stored matches, 1 page view of 4 from a phone this week -> 25% -> 1.25 -> 1;
+    default content 10 - 5 + (5 - 1) = 9."""
+    ids = profile_ids()
+    phones = save_segment(Segment(name="Phones", slug="phones", rules=PHONES, status="enabled"))
+    now = timezone.now()
+    SegmentMembership.objects.bulk_create(
+        [SegmentMembership(segment=phones, visitor_id=v, entered_at=now) for v in ids[:5]]
+    )
+    page_views("mobile", "desktop", "desktop", "tablet")
+    page_views("mobile", "mobile", "mobile", hours_ago=8 * 24)  # older than 7 days: not counted
+    body = reach(editor, {"segments": ["phones"]})
+    assert body["variants"] == [{"reach": 1, "share": 0.1, "stored": 5, "request_share": 0.25}]
+    assert body["fallback"] == {"reach": 9, "share": 0.9}
+    # Profile-only segments are counted as before; without traffic the stored count stands.
+    assert reach(editor, {"segments": ["a"]})["variants"][0]["request_share"] is None
+    Event.objects.all().delete()
+    only = reach(editor, {"segments": ["phones"]})
+    assert only["variants"][0]["reach"] == 5 and only["variants"][0]["request_share"] is None
+
+
+def profile_ids() -> list[uuid.UUID]:
+    return list(VisitorProfile.objects.order_by("visitor_id").values_list("visitor_id", flat=True))
 
 
 @pytest.mark.usefixtures("audience")

@@ -61,8 +61,8 @@ def _share(count: int, total: int) -> float:
 
 class VariantReachView(PersonalizationAPIView):
     """How many stored visitors each variant would reach, first match winning, and how many are
-    left for the default content. Upper bounds: request-time conditions and schedules are not
-    applied (see ``personalization.variants.reach``)."""
+    left for the default content. Per-request conditions are estimated from recent page views;
+    schedules are not applied (see ``personalization.variants.reach``)."""
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [CanEditVariants]
@@ -86,7 +86,17 @@ class VariantReachView(PersonalizationAPIView):
         return Response(
             {
                 "total": total,
-                "variants": [{"reach": n, "share": _share(n, total)} for n in reach["variants"]],
+                "variants": [
+                    {
+                        "reach": n,
+                        "share": _share(n, total),
+                        "stored": stored,
+                        "request_share": None if share is None else round(share, 4),
+                    }
+                    for n, stored, share in zip(
+                        reach["variants"], reach["stored"], reach["request_shares"], strict=True
+                    )
+                ],
                 "fallback": {"reach": reach["fallback"], "share": _share(reach["fallback"], total)},
             }
         )

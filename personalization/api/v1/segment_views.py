@@ -10,7 +10,11 @@ from rest_framework.response import Response
 
 from ...profiles.snapshot import get_snapshot
 from ...segments.base import ConditionError
+from ...segments.estimates import describe, estimate
+from ...segments.registry import condition_types
 from ...segments.services import compiled_segments, estimate_size, visitor_segments
+from ...segments.tree import compile_rules
+from ...segments.vocabularies import rule_warnings
 from ...types import RequestContext
 from ...visitors import request_context, user_facts, visitor_timezone
 from . import serializers as s
@@ -110,6 +114,18 @@ class SegmentEstimateView(PersonalizationAPIView):
         data = self.validated(s.RulesSerializer)
         try:
             size = estimate_size(data["rules"])
+            node = compile_rules(data["rules"])
         except ConditionError as exc:
             raise ValidationError({f"rules.{exc.path}".rstrip("."): [exc.message]}) from None
-        return Response({"size": size})
+        result = estimate(node, size)
+        labels = {name: str(kind.label) for name, kind in condition_types().items()}
+        return Response(
+            {
+                "size": size,
+                "estimated": result["estimated"],
+                "request_share": None if result["share"] is None else round(result["share"], 4),
+                "request_types": result["request_types"],
+                "text": describe(result, labels),
+                "warnings": rule_warnings(data["rules"]),
+            }
+        )

@@ -214,8 +214,32 @@ class RulesSerializer(serializers.Serializer):
     rules = serializers.JSONField()
 
 
+class RuleWarningSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Where in the rules, e.g. all[0].params.event.")
+    message = serializers.CharField()
+
+
 class EstimateSerializer(serializers.Serializer):
-    size = serializers.IntegerField()
+    size = serializers.IntegerField(
+        help_text="Stored profiles matching the profile part (what membership would hold)."
+    )
+    estimated = serializers.IntegerField(
+        help_text="``size`` times ``request_share``: visitors matching on a given request."
+    )
+    request_share = serializers.FloatField(
+        allow_null=True,
+        help_text="Share of recent page views (last 7 days, newest 2,000) passing the per-request "
+        "conditions; null when there are none or no recent traffic.",
+    )
+    request_types = serializers.ListField(
+        child=serializers.CharField(), help_text="Condition types checked per request."
+    )
+    text = serializers.CharField(help_text="The same, in one sentence for editors.")
+    warnings = RuleWarningSerializer(
+        many=True,
+        help_text="Values not among what exists (an unregistered event type, an unknown page "
+        "type): the rules are valid, but these parts match nobody.",
+    )
 
 
 class DecideContextSerializer(ClientContextSerializer):
@@ -299,11 +323,29 @@ class ReachSerializer(serializers.Serializer):
 
 
 class ReachCountSerializer(serializers.Serializer):
-    reach = serializers.IntegerField(help_text="Stored profiles that would see it.")
+    reach = serializers.IntegerField(
+        help_text="Stored profiles estimated to see it on a request: the stored matches it "
+        "takes, times the share of recent page views passing its per-request conditions."
+    )
     share = serializers.FloatField(help_text="Of all stored profiles, 0 to 1.")
+
+
+class ReachVariantCountSerializer(ReachCountSerializer):
+    stored = serializers.IntegerField(
+        help_text="Stored profiles it takes first (its segments' profile part), before the "
+        "per-request conditions."
+    )
+    request_share = serializers.FloatField(
+        allow_null=True,
+        help_text="Share of recent page views (last 7 days, newest 2,000) passing its segments' "
+        "per-request conditions (device, time of day...); null when it has none or there is no "
+        "recent traffic.",
+    )
 
 
 class ReachResultSerializer(serializers.Serializer):
     total = serializers.IntegerField(help_text="Stored profiles.")
-    variants = ReachCountSerializer(many=True)
-    fallback = ReachCountSerializer(help_text="Profiles no variant takes: the default content.")
+    variants = ReachVariantCountSerializer(many=True)
+    fallback = ReachCountSerializer(
+        help_text="Profiles no variant takes on a request: the default content."
+    )

@@ -495,6 +495,18 @@
       el("label", { for: id, text: labelText }),
       input,
     ]);
+    if (field.kind === "text" && Array.isArray(field.suggestions) && field.suggestions.length) {
+      // What exists (the field's vocabulary, e.g. registered event types or page types):
+      // offered by the browser as the editor types, free text still allowed. Unknown values
+      // are named by the server's estimate (warnings), not guessed here.
+      var list = el("datalist", { id: id + "-options" });
+      field.suggestions.forEach(function (o) {
+        list.appendChild(el("option", { value: o.value, label: o.label }));
+      });
+      input.setAttribute("list", list.id);
+      input.setAttribute("autocomplete", "off");
+      wrapper.appendChild(list);
+    }
     if (field.help) wrapper.appendChild(el("span", { className: "pz-rb-help", text: field.help }));
     return wrapper;
   };
@@ -586,7 +598,11 @@
         if (seq !== self.estimateSeq) return; // a newer estimate is on its way
         if (result.status === 200 && typeof result.body.size === "number") {
           var n = result.body.size;
-          self.showEstimate("≈ " + n.toLocaleString() + " visitor" + (n === 1 ? "" : "s"), false);
+          // With per-request conditions the server says how many are stored and how many
+          // recent traffic suggests will match on a request.
+          var text = result.body.text || ("≈ " + n.toLocaleString() + " visitor" + (n === 1 ? "" : "s"));
+          var warnings = (result.body.warnings || []).map(function (w) { return w.path + ": " + w.message; });
+          self.showEstimate(warnings.length ? text + ". Warning: " + warnings.join("; ") : text, false, warnings.length > 0);
         } else if (result.status === 400) {
           var lines = Object.keys(result.body).map(function (key) {
             var messages = result.body[key];
@@ -603,10 +619,11 @@
       });
   };
 
-  RuleBuilder.prototype.showEstimate = function (text, isError) {
+  RuleBuilder.prototype.showEstimate = function (text, isError, isWarning) {
     if (!this.estimateOutput) return;
     this.estimateOutput.textContent = text;
     this.estimateOutput.classList.toggle("pz-rb-estimate--error", !!isError);
+    this.estimateOutput.classList.toggle("pz-rb-estimate--warning", !!isWarning);
   };
 
   /* -- start ------------------------------------------------------------------------------- */

@@ -147,7 +147,14 @@
     variants.forEach(function (variant, i) {
       var result = body.variants[i] || { reach: 0, share: 0 };
       var line = lineFor(variant);
-      line.textContent = "Reach ≈ " + plural(result.reach) + " (" + percent(result.share) + ")";
+      var text = "Reach ≈ " + plural(result.reach) + " (" + percent(result.share) + ")";
+      if (result.request_share !== null && result.request_share !== undefined) {
+        // Its segments have per-request conditions (device, time of day...): the stored
+        // matches times the share of recent page views that pass them.
+        text += ": " + result.stored.toLocaleString() + " stored matches; per-request conditions pass " +
+          percent(result.request_share) + " of recent page views";
+      }
+      line.textContent = text;
       line.classList.remove("pz-reach--stale", "pz-reach--error");
       var badge = badgeFor(variant);
       if (badge) badge.textContent = "≈ " + result.reach.toLocaleString() + " · " + percent(result.share);

@@ -10,7 +10,7 @@ own services (consent, then one ``ingest_events`` call per visit), exactly as re
 would be. With ``--seed`` the visitors are reproducible too: the same seed yields the same
 visitor ids and client event ids, which ingestion deduplicates.
 
-    manage.py seed_demo                      # pages, users, 2000 visitors
+    manage.py seed_demo                      # pages, users, 800 visitors (make demo: VISITORS=800)
     manage.py seed_demo --no-visitors        # pages, personalized content and users only
     manage.py seed_demo --visitors 300 --seed 42
 
