@@ -18,6 +18,7 @@ from .cache_backends import (
     cache_failed,
     cache_in_outage,
     cache_is_down,
+    redis_client,
 )
 from .conf import get_setting
 
@@ -137,8 +138,7 @@ def redis_list(name: str):
     store = _redis_backend()
     if store is None:
         return None
-    key = store.make_and_validate_key(name)
-    return store._cache.get_client(key, write=True), key
+    return redis_client(store), store.make_and_validate_key(name)
 
 
 def redis_keys(names: list[str]):
@@ -147,8 +147,7 @@ def redis_keys(names: list[str]):
     store = _redis_backend()
     if store is None:
         return None
-    keys = [store.make_and_validate_key(name) for name in names]
-    return store._cache.get_client(keys[0], write=True), keys
+    return redis_client(store), [store.make_and_validate_key(name) for name in names]
 
 
 def redis_list_key(name: str) -> str | None:

@@ -74,9 +74,7 @@ def test_bad_consent_bodies_are_400s(body, field):
 
 @pytest.mark.parametrize("value", ["yes", "on", "true", 1, 0, "no", None, [True]])
 def test_consent_answers_are_booleans_only(value):
-    response = Visitor().client.post(
-        CONSENT_URL, {"purposes": {"analytics": value}}, format="json"
-    )
+    response = Visitor().client.post(CONSENT_URL, {"purposes": {"analytics": value}}, format="json")
     assert response.status_code == 400
     assert "analytics" in response.json()["purposes"]
     assert "pz_vid" not in response.cookies
