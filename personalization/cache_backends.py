@@ -37,7 +37,13 @@ RETRY_AFTER_SECONDS = 1.0
 MAX_PENDING_DELETES = 10_000
 
 _MISSING = object()
-_state: dict[str, Any] = {"down_until": 0.0, "down_since": None, "pending": {}, "replayed": 0}
+_state: dict[str, Any] = {
+    "down_until": 0.0,
+    "down_since": None,
+    "pending": {},
+    "replayed": 0,
+    "failures": 0,
+}
 
 
 def cache_is_down() -> bool:
@@ -60,6 +66,7 @@ def cache_failed(exc: BaseException) -> None:
             exc,
         )
     _state["down_until"] = time.monotonic() + RETRY_AFTER_SECONDS
+    _state["failures"] += 1
 
 
 def _remember(backend: Any, version: int | None, keys: list[str]) -> None:
@@ -96,10 +103,13 @@ def guarded(call: Callable[[], Any], fallback: Any) -> Any:
     try:
         if _state["down_since"] is not None:
             _replay()  # before any read: nothing stale is served after an outage
+        failures = _state["failures"]
         result = call()
     except CACHE_ERRORS as exc:
         cache_failed(exc)
         return fallback
+    if _state["failures"] != failures:
+        return result  # a guarded call inside this one failed: still in the outage
     if _state["down_since"] is not None:
         _state["down_since"] = None
         logger.warning(
