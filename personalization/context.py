@@ -237,6 +237,17 @@ def build_visitor_context(
     )
 
 
+def newcomer_key(request: HttpRequest) -> str:
+    """The segment key of a request from a visitor without any id yet (no visitor cookie, no
+    visitor header, no session): what a new visitor's page will be keyed on, computed before
+    the view runs so that their very first request can be served from a shared cache without
+    being handed a ``pz_seg`` cookie (they have not answered the consent banner). Nothing is
+    memoised: should the request mint an id, the page is decided afresh."""
+    return build_visitor_context(
+        None, request_context(request), version_pair=request_versions(request)
+    ).key
+
+
 def visitor_context(request: HttpRequest | None) -> VisitorContext:
     """The memoised context of this request (an anonymous, segment-less one without a request)."""
     if request is None:

@@ -12,6 +12,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -131,7 +132,31 @@ class InsightsMixin:
 # -- views of the viewset ---------------------------------------------------------------------
 
 
-class SegmentEditView(InsightsMixin, ModelViewSet.edit_view_class):
+class RecomputeOnSaveMixin:
+    """A saved segment's size is computed at once, not left at 0 until someone clicks
+    "Recompute now": in the request without workers, else on a worker after the commit, with
+    its progress (queued, then done/total steps) on the edit page meanwhile."""
+
+    def save_instance(self):
+        instance = super().save_instance()
+        Segment.objects.filter(pk=instance.pk).update(
+            progress={"done": 0, "total": 2, "at": timezone.now().isoformat(), "queued": True}
+        )
+        transaction.on_commit(lambda: _queue_recompute(instance.pk))
+        return instance
+
+    def get_success_message(self, *args):
+        message = super().get_success_message(*args)
+        if run_inline():
+            return message
+        return f"{message} Its size is being computed in the background."
+
+
+class SegmentCreateView(RecomputeOnSaveMixin, ModelViewSet.add_view_class):
+    pass
+
+
+class SegmentEditView(RecomputeOnSaveMixin, InsightsMixin, ModelViewSet.edit_view_class):
     @property
     def header_more_buttons(self):
         buttons = list(super().header_more_buttons)
@@ -251,6 +276,7 @@ class SegmentViewSet(ModelViewSet):
         NumberColumn("member_count", label="Size", sort_key="member_count"),
         DateColumn("last_recomputed_at", label="Last recomputed", sort_key="last_recomputed_at"),
     ]
+    add_view_class = SegmentCreateView
     edit_view_class = SegmentEditView
     inspect_view_class = SegmentInspectView
     edit_template_name = "personalization/admin/segment_edit.html"

@@ -331,6 +331,41 @@ def test_edit_page_shows_members_and_history(editor):
     assert "frozen at" in body
 
 
+VIEWERS = {
+    "all": [{"type": "event_count", "params": {"event": "page_view", "op": ">=", "value": 1}}]
+}
+
+
+def test_a_new_segment_has_its_size_on_save_and_a_slug_from_its_name(
+    editor, visitor, django_capture_on_commit_callbacks
+):
+    """No "Recompute now" needed after Create, and no slug to type."""
+    visitor.send({"type": "page_view", "properties": {"page_id": 1}})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor.post(
+            ADD, form_data(name="Page viewers", slug="", rules=json.dumps(VIEWERS))
+        )
+    assert response.status_code == 302, response.context["form"].errors
+    segment = Segment.objects.get(name="Page viewers")
+    assert segment.slug == "page-viewers"
+    assert segment.member_count == 1 and segment.last_recomputed_at is not None
+    assert segment.progress["done"] == segment.progress["total"] == 2
+    # A second one of the same name gets a slug of its own.
+    response = editor.post(ADD, form_data(name="Page viewers", slug="", rules=json.dumps(VIEWERS)))
+    assert response.status_code == 302, response.context["form"].errors
+    assert Segment.objects.filter(slug="page-viewers-2").exists()
+
+
+def test_until_the_recompute_ran_the_edit_page_shows_it_is_coming(editor):
+    """The recompute runs after the commit (here it never does: the test's transaction is not
+    committed), as it waits for a worker in production: the page says so instead of size 0."""
+    response = editor.post(ADD, form_data(name="Queued", slug="", rules=json.dumps(VIEWERS)))
+    assert response.status_code == 302, response.context["form"].errors
+    segment = Segment.objects.get(slug="queued")
+    page = editor.get(edit_url(segment)).content.decode()
+    assert "Computing the size:" in page and "queued, waiting for a worker" in page
+
+
 def test_recompute_button_updates_the_size(editor, visitor, django_capture_on_commit_callbacks):
     visitor.send(*[{"type": "page_view", "properties": {"page_id": i}} for i in range(2)])
     segment = make_segment(
