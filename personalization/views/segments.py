@@ -10,10 +10,8 @@ import csv
 import json
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -27,8 +25,8 @@ from wagtail.permission_policies.base import BasePermissionPolicy
 
 from ..background import SEGMENTS_QUEUE, enqueue, run_inline
 from ..compat import NumberColumn
-from ..conf import get_setting
 from ..forms import SegmentForm
+from ..rules import users_holding
 from ..segments.base import PROFILE, REQUEST, ConditionError
 from ..segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from ..segments.registry import condition_types
@@ -42,15 +40,8 @@ RECOMPUTE_TASK = "personalization.recompute_segment"
 
 
 class SegmentPermissionPolicy(BasePermissionPolicy):
-    """``personalization.<action>_segment`` through ``user.has_perm`` (django-rules)."""
-
-    # Which roles hold each action, for the rare callers that need the list of users.
-    ROLE_SETTINGS = {
-        "view": ("EDITOR_GROUP", "ANALYST_GROUP"),
-        "add": ("EDITOR_GROUP",),
-        "change": ("EDITOR_GROUP",),
-        "delete": ("EDITOR_GROUP",),
-    }
+    """``personalization.<action>_segment`` through ``user.has_perm`` (django-rules); which
+    roles hold an action is read from ``rules.PERMISSIONS``, the one definition."""
 
     def user_has_permission(self, user, action):
         if not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -58,16 +49,7 @@ class SegmentPermissionPolicy(BasePermissionPolicy):
         return user.has_perm(f"personalization.{action}_segment")
 
     def users_with_any_permission(self, actions):
-        groups = {
-            get_setting(setting)
-            for action in actions
-            for setting in self.ROLE_SETTINGS.get(action, ())
-        }
-        return (
-            get_user_model()
-            .objects.filter(Q(is_superuser=True) | Q(groups__name__in=groups), is_active=True)
-            .distinct()
-        )
+        return users_holding(f"personalization.{action}_segment" for action in actions)
 
 
 segment_permission_policy = SegmentPermissionPolicy(Segment)
