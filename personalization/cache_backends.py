@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 try:  # the Redis backend's errors; other backends fail with OSError
     from redis.exceptions import RedisError as _RedisError
@@ -37,7 +37,13 @@ RETRY_AFTER_SECONDS = 1.0
 MAX_PENDING_DELETES = 10_000
 
 _MISSING = object()
-_state: dict[str, Any] = {"down_until": 0.0, "down_since": None, "pending": {}, "replayed": 0}
+_state: dict[str, Any] = {
+    "down_until": 0.0,
+    "down_since": None,
+    "pending": {},
+    "replayed": 0,
+    "failures": 0,
+}
 
 
 def cache_is_down() -> bool:
@@ -60,6 +66,7 @@ def cache_failed(exc: BaseException) -> None:
             exc,
         )
     _state["down_until"] = time.monotonic() + RETRY_AFTER_SECONDS
+    _state["failures"] += 1
 
 
 def _remember(backend: Any, version: int | None, keys: list[str]) -> None:
@@ -96,10 +103,13 @@ def guarded(call: Callable[[], Any], fallback: Any) -> Any:
     try:
         if _state["down_since"] is not None:
             _replay()  # before any read: nothing stale is served after an outage
+        failures = _state["failures"]
         result = call()
     except CACHE_ERRORS as exc:
         cache_failed(exc)
         return fallback
+    if _state["failures"] != failures:
+        return result  # a guarded call inside this one failed: still in the outage
     if _state["down_since"] is not None:
         _state["down_since"] = None
         logger.warning(
@@ -121,12 +131,45 @@ def _guarded_incr(call: Callable[[], int], key: str) -> int:
     return value
 
 
+def _persistent_client(raw: RedisCacheClient, write: bool) -> Any:
+    index = raw._get_connection_pool_index(write)
+    clients = raw.__dict__.setdefault("_pz_clients", {})
+    client = clients.get(index)
+    if client is None:
+        client = clients[index] = raw._client(connection_pool=raw._get_connection_pool(write))
+    return client
+
+
+def redis_client(backend: RedisCache, *, write: bool = True) -> Any:
+    """A ``redis.Redis`` kept for the life of the backend (one per connection pool).
+
+    Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` on every call, and
+    building one (its ~170 response callbacks) costs about as much CPU as the round trip it is
+    made for. A client is thread-safe over its pool; Django keeps one backend per thread anyway.
+    """
+    return _persistent_client(backend._cache, write)
+
+
+class PersistentRedisCacheClient(RedisCacheClient):
+    """Django's Redis cache client, with one ``redis.Redis`` per pool instead of one per call."""
+
+    def get_client(self, key=None, *, write=False):
+        return _persistent_client(self, write)
+
+
 class FailSoftRedisCache(RedisCache):
     """Django's Redis cache that never raises on a lost server (see the module docstring).
 
     ``CACHES = {"default": {"BACKEND": "personalization.cache_backends.FailSoftRedisCache",
     "LOCATION": ..., "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}``
+
+    It also keeps its ``redis.Redis`` client instead of building one per call
+    (``PersistentRedisCacheClient``).
     """
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = PersistentRedisCacheClient
 
     def get(self, key, default=None, version=None):
         return guarded(lambda: RedisCache.get(self, key, default, version), default)

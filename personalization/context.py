@@ -31,7 +31,7 @@ from .registry import assigners
 from .segments.services import VERSION_KEY as SEGMENTS_VERSION_KEY
 from .segments.services import compiled_segments, visitor_segments, visitor_snapshot
 from .types import ArmAssignment, RequestContext
-from .visitor_cache import bump_version_token, cache, version_tokens
+from .visitor_cache import bump_version_token, read_many, version_tokens
 from .visitors import (
     forget_visitor,
     has_session_cookie,
@@ -89,9 +89,10 @@ def versions() -> tuple[str, str]:
 def versions_and_snapshot(
     visitor_id: uuid.UUID | None,
 ) -> tuple[tuple[str, str], ProfileSnapshot]:
-    """The versions and the visitor's snapshot in one cache round trip."""
+    """The versions and the visitor's snapshot in one cache round trip (which also carries the
+    buffer rows this thread deferred: ``visitor_cache.read_many``)."""
     keys = [SEGMENTS_VERSION_KEY, CONTENT_VERSION_KEY]
-    found = cache().get_many(keys + (snapshot_keys(visitor_id) if visitor_id else []))
+    found = read_many(keys + (snapshot_keys(visitor_id) if visitor_id else []))
     segments_version, content_version = version_tokens(*keys, found=found)
     snapshot = get_snapshot(visitor_id, found=found) if visitor_id else visitor_snapshot(None)
     return (segments_version, content_version), snapshot

@@ -7,7 +7,6 @@ the decide API and the template tags, composes them.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,12 +15,7 @@ from django.db import transaction
 
 from .context import VisitorContext
 from .experiments.models import Experiment
-from .experiments.services import (
-    exposure_buffer_key,
-    exposure_rows,
-    promote_winner,
-    record_exposures,
-)
+from .experiments.services import promote_winner, record_exposures
 from .types import ArmAssignment
 from .variants.models import PersonalizedContent
 from .variants.selection import Choice, VariantRule, choose
@@ -29,15 +23,11 @@ from .variants.services import (
     CompiledSnippet,
     Decision,
     choose_snippet,
-    impression_buffer,
-    impression_rows,
     record_impressions,
     snippet_definitions,
 )
-from .visitor_cache import CACHE_ERRORS, cache_failed
 
 EXPERIMENT_REASON = "experiment"
-PUSH_BOTH = "redis.call('RPUSH', KEYS[1], ARGV[1]) redis.call('RPUSH', KEYS[2], ARGV[2])"
 
 
 @dataclass(frozen=True)
@@ -102,36 +92,12 @@ def decide(
 def record_shown(context: VisitorContext, decisions: Sequence[PlacementDecision]) -> None:
     """Impressions for every placement, exposures for those an experiment decided.
 
-    With Redis both go in one pipelined round trip, so a running experiment adds no round trip
-    to a page view or a decide call."""
-    impressions = [Decision(d.placement, d.choice, d.decision_id) for d in decisions]
+    With Redis both wait in this process and ride on the next hot-path read
+    (``visitor_cache.push_rows``), so neither adds a round trip to a page view or a decide call.
+    """
+    record_impressions(context, [Decision(d.placement, d.choice, d.decision_id) for d in decisions])
     shown = [(d.assignment, d.placement, d.decision_id) for d in decisions if d.assignment]
-    if not shown:
-        record_impressions(context, impressions)
-        return
-    # Django's Redis cache writes to its first server whatever the key: one client serves both.
-    impression_target, exposure_key = impression_buffer(), exposure_buffer_key()
-    if impression_target is None or exposure_key is None:
-        record_impressions(context, impressions)
-        record_exposures(context, shown)
-        return
-    impression_data = impression_rows(context, impressions)
-    exposure_data = exposure_rows(context, shown)
-    if not impression_data or not exposure_data:
-        return  # both depend on the same consent: neither is kept
-    # One command (a pipeline object costs more CPU than the round trip it saves here).
-    try:
-        impression_target[0].eval(
-            PUSH_BOTH,
-            2,
-            impression_target[1],
-            exposure_key,
-            json.dumps(impression_data, separators=(",", ":")),
-            json.dumps(exposure_data, separators=(",", ":")),
-        )
-    except CACHE_ERRORS as exc:  # Redis failed: the durable path (the buffers are now skipped)
-        cache_failed(exc)
-        record_impressions(context, impressions)
+    if shown:
         record_exposures(context, shown)
 
 

@@ -7,9 +7,16 @@ when they differ, so a snapshot built from a read that raced with a write is nev
 
 from __future__ import annotations
 
+import atexit
+import json
+import logging
+import os
+import threading
+import time
 import uuid
 
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 
 from .cache_backends import (
@@ -18,6 +25,8 @@ from .cache_backends import (
     cache_failed,
     cache_in_outage,
     cache_is_down,
+    guarded,
+    redis_client,
 )
 from .conf import get_setting
 
@@ -137,8 +146,7 @@ def redis_list(name: str):
     store = _redis_backend()
     if store is None:
         return None
-    key = store.make_and_validate_key(name)
-    return store._cache.get_client(key, write=True), key
+    return redis_client(store), store.make_and_validate_key(name)
 
 
 def redis_keys(names: list[str]):
@@ -147,8 +155,7 @@ def redis_keys(names: list[str]):
     store = _redis_backend()
     if store is None:
         return None
-    keys = [store.make_and_validate_key(name) for name in names]
-    return store._cache.get_client(keys[0], write=True), keys
+    return redis_client(store), [store.make_and_validate_key(name) for name in names]
 
 
 def redis_list_key(name: str) -> str | None:
@@ -157,21 +164,156 @@ def redis_list_key(name: str) -> str | None:
     return store.make_and_validate_key(name) if store is not None else None
 
 
-def push_rows(name: str, rows: list[dict]) -> bool:
-    """Append rows to a buffer list in one ``RPUSH``. False when there is no buffer or Redis
-    fails: the caller then writes the rows directly (the durable path), never loses them."""
-    import json
+def push_rows(name: str, rows: list[dict], fallback=None) -> bool:
+    """Append rows to a buffer list, without a round trip of their own: they ride on this
+    thread's next hot-path read (``read_many``), or an idle process pushes them within
+    ``DEFER_SECONDS``; ``drain_list`` pushes the process's waiting rows before draining.
 
+    False when there is no buffer (no Redis, or Redis is down): the caller then writes the rows
+    directly (the durable path). If the push of waiting rows fails, they are handed to
+    ``fallback(rows)`` (the same durable path), in the thread that found Redis gone. A process
+    killed with rows waiting loses them, as a Redis restart without persistence loses the
+    unflushed buffer (docs/faults.md).
+    """
+    if cache_in_outage():
+        return False  # the last call failed: write directly until one succeeds
     target = redis_list(name)
     if target is None:
         return False
     client, key = target
-    try:
-        client.rpush(key, json.dumps(rows, separators=(",", ":")))
-    except CACHE_ERRORS as exc:
-        cache_failed(exc)
-        return False
+    _defer(client, [(key, json.dumps(rows, separators=(",", ":")), rows, fallback)])
     return True
+
+
+# -- deferred pushes: the hot path's writes share its one read round trip --------------------
+
+DEFER_SECONDS = 0.2  # how long rows may wait in an idle process before a thread pushes them
+# Rows waiting per client (one client per thread's backend):
+# id -> [client, [(key, chunk, rows, fallback)], since]
+_waiting: dict[int, list] = {}
+_waiting_lock = threading.Lock()
+_pusher_pid: list[int | None] = [None]
+
+# Appends the waiting chunks (KEYS[1..n], ARGV[2..n+1]; n = ARGV[1]) and reads the other keys.
+_PUSH_AND_READ = """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+    redis.call('RPUSH', KEYS[i], ARGV[i + 1])
+end
+return redis.call('MGET', unpack(KEYS, n + 1))
+"""
+
+
+def _defer(client, items: list[tuple]) -> None:
+    with _waiting_lock:
+        entry = _waiting.get(id(client))
+        if entry is None:
+            _waiting[id(client)] = [client, list(items), time.monotonic()]
+        else:
+            entry[1].extend(items)
+    if _pusher_pid[0] != os.getpid():
+        _start_pusher()
+
+
+def _not_pushed(items: list[tuple]) -> None:
+    """Rows whose push failed: to their durable path (dropped, with a warning, without one)."""
+    logger = logging.getLogger(__name__)
+    for _key, _chunk, rows, fallback in items:
+        if fallback is None:
+            logger.warning("Redis unavailable: %d buffered rows dropped", len(rows))
+            continue
+        try:
+            fallback(rows)
+        except Exception:
+            logger.exception("Writing %d rows Redis did not take failed", len(rows))
+
+
+def _take(client) -> list[tuple]:
+    with _waiting_lock:
+        entry = _waiting.pop(id(client), None)
+    return entry[1] if entry else []
+
+
+def _start_pusher() -> None:
+    """One daemon thread per process (started again after a fork) pushes rows that waited
+    ``DEFER_SECONDS`` (a process with no further requests); and whatever waits at exit."""
+    with _waiting_lock:
+        if _pusher_pid[0] == os.getpid():
+            return
+        _pusher_pid[0] = os.getpid()
+
+    def loop() -> None:
+        from django.db import connections
+
+        while True:
+            time.sleep(DEFER_SECONDS)
+            try:
+                push_waiting(older_than=DEFER_SECONDS)
+            except Exception:  # never let the thread die; the next tick retries
+                logging.getLogger(__name__).exception("Pushing deferred buffer rows failed")
+            finally:
+                connections.close_all()  # this thread's, if a fallback wrote rows
+
+    threading.Thread(target=loop, name="personalization-buffer-push", daemon=True).start()
+    atexit.register(push_waiting)
+
+
+def push_waiting(*, older_than: float = 0.0) -> int:
+    """Push this process's waiting rows now, one round trip per client; returns the chunks
+    pushed. Rows whose push fails wait for the next try."""
+    now = time.monotonic()
+    with _waiting_lock:
+        due = [
+            _waiting.pop(key)
+            for key, (_client, _items, since) in list(_waiting.items())
+            if now - since >= older_than
+        ]
+    pushed = 0
+    for client, items, _since in due:
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                for key, chunk, _rows, _fallback in items:
+                    pipe.rpush(key, chunk)
+                pipe.execute()
+        except CACHE_ERRORS:
+            _not_pushed(items)
+            continue
+        pushed += len(items)
+    return pushed
+
+
+def read_many(keys: list[str]) -> dict:
+    """The hot path's ``get_many``: one round trip that also appends the rows this thread
+    deferred (``push_rows``), so a page view or a decide call costs one round trip, impressions
+    and exposures included. Any other cache: its ``get_many``."""
+    store = cache()
+    backend = store.backend
+    if not isinstance(backend, RedisCache):
+        return store.get_many(keys)
+    return guarded(lambda: _push_and_read(backend, keys), {})
+
+
+def _push_and_read(backend: RedisCache, keys: list[str]) -> dict:
+    client = redis_client(backend)
+    full = [backend.make_and_validate_key(key) for key in keys]
+    items = _take(client)
+    try:
+        if items:
+            script = client.__dict__.get("_pz_push_and_read")
+            if script is None:
+                script = client._pz_push_and_read = client.register_script(_PUSH_AND_READ)
+            values = script(
+                keys=[item[0] for item in items] + full,
+                args=[len(items), *(item[1] for item in items)],
+            )
+        else:
+            values = client.mget(full)
+    except CACHE_ERRORS:
+        if items:
+            _not_pushed(items)
+        raise
+    loads = backend._cache._serializer.loads
+    return {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
 
 
 # Trim the rows a drainer read only while it still holds the lock: a drainer whose lock expired
@@ -198,14 +340,13 @@ def drain_list(
     already stored.
     """
     import contextlib
-    import json
-    import logging
 
     from redis.exceptions import LockError
 
     target = redis_list(name)
     if target is None:
         return 0
+    push_waiting()  # what this process deferred is drained too
     client, key = target
     lock_key = cache().backend.make_and_validate_key(lock_name)
     lock = client.lock(lock_key, timeout=lock_timeout, blocking=False)

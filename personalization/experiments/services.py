@@ -219,7 +219,7 @@ def record_exposures(
     rows = exposure_rows(context, shown)
     if not rows:
         return 0
-    if not (broker_configured() and push_rows(BUFFER_KEY, rows)):
+    if not (broker_configured() and push_rows(BUFFER_KEY, rows, _insert)):
         _insert(rows)  # no buffer, or Redis failed: the durable path
     return len(rows)
 

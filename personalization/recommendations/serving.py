@@ -488,7 +488,7 @@ def record_impression(visitor: VisitorContext, result: Recommendations) -> bool:
     }
     # Buffered only where a broker runs the beat task that drains the buffer; with no buffer,
     # or Redis failing, written directly (the durable path).
-    if not (broker_configured() and push_rows(IMPRESSION_BUFFER, [row])):
+    if not (broker_configured() and push_rows(IMPRESSION_BUFFER, [row], _insert_impressions)):
         _insert_impressions([row])
     return True
 

@@ -103,7 +103,7 @@ def record_impressions(context: VisitorContext, decisions: Sequence[Decision]) -
     rows = impression_rows(context, decisions)
     if not rows:
         return 0
-    if not (buffering_impressions() and push_rows(BUFFER_KEY, rows)):
+    if not (buffering_impressions() and push_rows(BUFFER_KEY, rows, _insert)):
         _insert(rows)  # consent was just checked on the snapshot
     return len(rows)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -194,6 +196,10 @@ def test_buffered_impressions_wait_for_the_flush_and_respect_consent(banner, vip
     assert not Impression.objects.exists()
 
 
+@pytest.mark.skipif(
+    not impression_buffer_missing(),
+    reason="with Redis, test_a_warm_decide_is_one_redis_round_trip_and_no_sql counts round trips",
+)
 def test_a_warm_decide_is_one_cache_round_trip(banner, cta, vip, monkeypatch, settings):
     from django.core.cache import cache
 
@@ -219,3 +225,107 @@ def test_a_warm_decide_is_one_cache_round_trip(banner, cta, vip, monkeypatch, se
     # Versions, snapshot and its generation in one get_many.
     assert calls == ["get_many"], calls
     assert len(queries) <= 1  # the impressions' INSERT, unless Redis buffers them
+
+
+@contextmanager
+def redis_traffic():
+    """What this thread asks of Redis: round trips (one packed send each: a command, a
+    pipeline or a script) and ``redis.Redis`` clients built. Other threads are not counted."""
+    import redis
+    from redis.connection import AbstractConnection
+
+    me = threading.get_ident()
+    seen = {"round_trips": 0, "clients_built": 0}
+    depth = [0]
+    send, build = AbstractConnection.send_packed_command, redis.Redis.__init__
+
+    def counted_send(self, *args, **kwargs):
+        if threading.get_ident() == me and not depth[0]:
+            seen["round_trips"] += 1
+        depth[0] += 1
+        try:
+            return send(self, *args, **kwargs)
+        finally:
+            depth[0] -= 1
+
+    def counted_build(self, *args, **kwargs):
+        if threading.get_ident() == me:
+            seen["clients_built"] += 1
+        return build(self, *args, **kwargs)
+
+    AbstractConnection.send_packed_command = counted_send
+    redis.Redis.__init__ = counted_build
+    try:
+        yield seen
+    finally:
+        AbstractConnection.send_packed_command = send
+        redis.Redis.__init__ = build
+
+
+@pytest.mark.skipif(impression_buffer_missing(), reason="counts round trips to a real Redis")
+@pytest.mark.parametrize(
+    ("extra_segments", "extra_placements", "experiments"), [(0, 0, 0), (30, 4, 2)]
+)
+def test_a_warm_decide_is_one_redis_round_trip_and_no_sql(
+    banner, cta, vip, settings, extra_segments, extra_placements, experiments
+):
+    """Versions, snapshot and generation are read, and the impressions (and exposures) the
+    previous call left waiting are appended, in one round trip, whatever the number of
+    segments, placements and experiments. No ``redis.Redis`` is built (Django's Redis cache
+    builds one per call)."""
+    from ..experiments.conftest import make_experiment
+    from .conftest import make_segment
+
+    settings.PERSONALIZATION_THROTTLE_RATES = {}  # throttling has its own round trip
+    settings.PERSONALIZATION_IMPRESSION_BUFFER = True
+    for n in range(extra_segments):
+        rules = (
+            {"type": "trait", "params": {"name": "tier", "op": "equals", "value": f"t{n}"}}
+            if n % 2
+            else {"type": "device", "params": {"in": ["mobile"]}}
+        )
+        make_segment(f"extra-{n}", rules)
+    extra = [f"extra-{n}" for n in range(extra_placements)]
+    for slug in extra:
+        PersonalizedContent.objects.create(
+            name=slug, slug=slug, fallback=[{"type": "paragraph", "value": "<p>x</p>"}]
+        )
+    for placement in ["banner", *extra][:experiments]:
+        make_experiment(placement)
+    body = {"placements": ["banner", "cta", *extra]}
+    decide(vip, body)  # warm: definitions compiled, snapshot cached
+    flush_impressions()
+    first = decide(vip, body).json()  # leaves its rows waiting, as a busy server's last call
+    with redis_traffic() as seen, CaptureQueriesContext(connection) as queries:
+        second = decide(vip, body)
+    assert second.status_code == 200, second.content
+    assert seen == {"round_trips": 1, "clients_built": 0}, seen
+    assert [q["sql"] for q in queries.captured_queries] == []
+    # Nothing was lost on the way: both calls' impressions reach the database.
+    flush_impressions()
+    ids = {
+        item["decision_id"]
+        for answer in (first, second.json())
+        for item in answer["placements"].values()
+    }
+    stored = set(
+        map(
+            str,
+            Impression.objects.filter(decision_id__in=ids).values_list("decision_id", flat=True),
+        )
+    )
+    assert stored == ids and len(ids) == 2 * len(body["placements"])
+    if experiments:
+        from personalization.experiments.models import Exposure
+        from personalization.experiments.services import flush_exposures
+
+        flush_exposures()
+        decided_by_arms = {
+            item["decision_id"]
+            for answer in (first, second.json())
+            for item in answer["placements"].values()
+            if item["experiment"]
+        }
+        assert decided_by_arms  # the experiments did decide placements here
+        exposed = Exposure.objects.filter(decision_id__in=ids).values_list("decision_id", flat=True)
+        assert set(map(str, exposed)) == decided_by_arms

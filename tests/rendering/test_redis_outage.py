@@ -19,6 +19,7 @@ from personalization.api.v1 import throttling
 from personalization.events.models import Event
 from personalization.profiles.folding import fold_stragglers
 from personalization.variants.models import Impression
+from personalization.visitor_cache import push_waiting
 
 from ..own_redis import OwnRedis, use_own_redis_cache
 from .conftest import FALLBACK_TEXT, VIP_TEXT, VIP_VARIANT
@@ -80,6 +81,7 @@ def test_redis_outage_degrades_to_the_database_and_recovers(
     buffer = f"{PREFIX}:1:personalization:impressions:buffer"
     # Before: snapshots and the impression buffer live in our Redis.
     assert decide(vip).json()["placements"]["banner"]["variant"] == VIP_VARIANT
+    push_waiting()  # the row waits for the next read's round trip (or DEFER_SECONDS)
     assert own_redis.llen(buffer) == 1
     regular.profile()  # caches regular's snapshot (consent: granted)
 
@@ -115,6 +117,7 @@ def test_redis_outage_degrades_to_the_database_and_recovers(
     assert after.json()["accepted"] == 0 and after.json()["ignored_reason"] == "no_consent"
     # The buffer, the throttle and the broker are used again, without a restart.
     decide(vip)
+    push_waiting()
     assert own_redis.llen(buffer) == 2
     with django_capture_on_commit_callbacks(execute=True):
         assert vip.send({"type": "click", "id": "after-outage"}).status_code == 202
