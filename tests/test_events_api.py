@@ -372,3 +372,33 @@ def test_padded_context_is_trimmed_as_the_schema_says(visitor):
     assert response.status_code == 202
     stored = Event.objects.get(visitor_id=visitor.id, key="c:pad")
     assert stored.context["url"] == "https://a.example/x"
+
+
+def test_a_batch_is_one_insert(visitor):
+    """One statement stores the whole batch (and a re-sent batch finds every event stored)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    events = [
+        {"type": "page_view", "id": f"b{i}", "properties": {"page_id": i, "tags": ["a", "b"]}}
+        for i in range(100)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        response = visitor.send(*events)
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 100
+    inserts = [
+        q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "personalization_event"')
+    ]
+    assert len(inserts) == 1
+    stored = Event.objects.filter(visitor_id=visitor.id).order_by("key")
+    assert stored.count() == 100
+    first = stored.get(key="c:b7")
+    assert (first.type, first.properties, first.folded) == (
+        "page_view",
+        {"page_id": 7, "tags": ["a", "b"]},
+        True,  # eager mode folds in the request
+    )
+    assert visitor.profile()["counts"]["page_view|tag:a"] == 100
+    again = visitor.send(*events)
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (0, 100)
