@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-VISITORS ?= 2000
+VISITORS ?= 800
 
 .PHONY: demo test matrix lint format schema bench bench-decide bench-render worker clean
 
@@ -22,6 +22,7 @@ demo: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py seed_demo --visitors $(VISITORS)
 	@echo "Demo: http://127.0.0.1:$(PORT)/  admin: http://127.0.0.1:$(PORT)/admin/ (admin / admin)"
+	@echo "API key (demo, for the curl examples in docs/): $$(cat .demo-api-key)"
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.installed

@@ -199,6 +199,14 @@ PERSONALIZATION_API_KEYS = {
         if "=" in item
     )
 }
+# The demo's own key: `manage.py seed_demo` (make demo) writes a random one to this git-ignored
+# file and prints it, so the curl examples in docs/ run against the demo as written. Read only
+# with DEBUG: a production site names its keys in the environment.
+DEMO_API_KEY_FILE = Path(os.environ.get("DEMO_API_KEY_FILE", BASE_DIR / ".demo-api-key"))
+if DEBUG and DEMO_API_KEY_FILE.is_file():
+    _demo_key = DEMO_API_KEY_FILE.read_text().strip()
+    if _demo_key:
+        PERSONALIZATION_API_KEYS.setdefault("demo", _demo_key)
 PERSONALIZATION_CONSENT_DEFAULTS = {
     "necessary": True,
     "analytics": env_bool("DEMO_CONSENT_DEFAULT", False),

@@ -26,7 +26,6 @@ from django.utils.crypto import salted_hmac
 
 from .conf import get_setting
 from .consent.services import may_collect_events
-from .profiles.identity import parse_visitor_token
 from .profiles.snapshot import ProfileSnapshot, get_snapshot, snapshot_keys
 from .registry import assigners
 from .segments.services import VERSION_KEY as SEGMENTS_VERSION_KEY
@@ -38,11 +37,11 @@ from .visitors import (
     has_session_cookie,
     may_use_profile,
     request_context,
+    resolve_visitor_id,
     site_user,
     user_facts,
     visitor_timezone,
 )
-from .visitors import visitor_id_from_request as cookie_visitor_id
 
 CONTENT_VERSION_KEY = "personalization:content:version"
 
@@ -157,14 +156,10 @@ def request_versions(request: HttpRequest) -> tuple[str, str]:
 
 
 def visitor_id_for(request: HttpRequest) -> uuid.UUID | None:
-    """Login or cookie first; headless callers (e.g. a frontend calling the pages API from its
-    server) may name the visitor with a signed ``X-Visitor-Id`` header instead."""
-    visitor_id = cookie_visitor_id(request)
-    if visitor_id is None:
-        token = request.headers.get(get_setting("VISITOR_HEADER"))
-        if token:
-            visitor_id = parse_visitor_token(token)
-    return visitor_id
+    """The visitor a page is rendered for, in ``resolve_visitor_id``'s order: headless callers
+    (a frontend calling the pages API from its server) name the visitor with a signed
+    ``X-Visitor-Id`` header; otherwise login, then cookie."""
+    return resolve_visitor_id(request)[0]
 
 
 def preview_segments(request: HttpRequest) -> tuple[str, ...] | None:
@@ -234,6 +229,17 @@ def build_visitor_context(
         arms=arms,
         canonical_id=snapshot.visitor_id if visitor_id is not None else None,
     )
+
+
+def newcomer_key(request: HttpRequest) -> str:
+    """The segment key of a request from a visitor without any id yet (no visitor cookie, no
+    visitor header, no session): what a new visitor's page will be keyed on, computed before
+    the view runs so that their very first request can be served from a shared cache without
+    being handed a ``pz_seg`` cookie (they have not answered the consent banner). Nothing is
+    memoised: should the request mint an id, the page is decided afresh."""
+    return build_visitor_context(
+        None, request_context(request), version_pair=request_versions(request)
+    ).key
 
 
 def visitor_context(request: HttpRequest | None) -> VisitorContext:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.utils.text import slugify
 from wagtail.admin.forms import WagtailAdminModelForm
 
 from .segments.base import ConditionError
@@ -60,6 +61,27 @@ class SegmentForm(WagtailAdminModelForm):
         super().__init__(*args, **kwargs)
         if not self.instance.pk and not self.instance.rules:
             self.initial.setdefault("rules", EMPTY_RULES)
+        # Editors name a segment; the slug (what templates and the API use) follows from the
+        # name unless they type one.
+        self.fields["slug"].required = False
+        self.fields[
+            "slug"
+        ].help_text = (
+            "What templates and the API name the segment by. Left empty, it is made from the name."
+        )
+
+    def clean_slug(self):
+        slug = self.cleaned_data.get("slug")
+        if slug:
+            return slug
+        if self.instance.pk and self.instance.slug:
+            return self.instance.slug
+        base = slugify(self.cleaned_data.get("name") or "")[:40] or "segment"
+        taken = set(Segment.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        return slug
 
     def clean_rules(self):
         raw = self.cleaned_data.get("rules")

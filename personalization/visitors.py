@@ -19,6 +19,7 @@ from .conf import get_setting
 from .profiles.identity import (
     claim_for_user,
     new_visitor_id,
+    parse_raw_visitor_id,
     parse_visitor_token,
     sign_visitor_id,
     visitor_id_for_user,
@@ -96,8 +97,62 @@ def may_use_profile(request: HttpRequest, snapshot: ProfileSnapshot) -> bool:
     return bool(user is not None and user.is_authenticated and user.pk == snapshot.user_id)
 
 
+class ForgedVisitorId(ValueError):
+    """An explicitly named visitor id (body or header) is not a valid token; ``source`` says
+    where it came from, for a 400 naming the field."""
+
+    def __init__(self, source: str):
+        super().__init__(f"{source}: invalid or forged visitor id")
+        self.source = source
+
+
+BODY_FIELD = "visitor_id"
+IMPLICIT = "cookie"  # the source of steps 3 and 4 (the browser's own session and cookie)
+
+
+def resolve_visitor_id(
+    request: HttpRequest,
+    *,
+    body_value: object = None,
+    trusted: bool = False,
+    strict: bool = False,
+) -> tuple[uuid.UUID | None, str]:
+    """The visitor a request is about, and where the id came from. The one order, everywhere
+    (pages, template tags, API): an id the caller names beats the one the browser carries.
+
+    1. ``body_value``: the ``visitor_id`` field of an API call's body;
+    2. the ``X-Visitor-Id`` header (``PERSONALIZATION_VISITOR_HEADER``);
+    3. the logged-in site user's own profile;
+    4. the signed id cookie.
+
+    1 and 2 are signed tokens; a trusted caller (API key) may give a bare UUID and never falls
+    through to 3 and 4 (it has no browser session). An invalid explicit id raises
+    ``ForgedVisitorId`` when ``strict`` (the API answers 400) and is skipped otherwise (a page
+    still renders). Returns ``(None, "")`` for a visitor without an id.
+    """
+    header_name = get_setting("VISITOR_HEADER")
+    parse = parse_raw_visitor_id if trusted else parse_visitor_token
+    for source, value in (
+        (BODY_FIELD, body_value),
+        (header_name, request.headers.get(header_name)),
+    ):
+        if value in (None, ""):
+            continue
+        visitor_id = parse(value) if isinstance(value, str) else None
+        if visitor_id is not None:
+            return visitor_id, source
+        if strict:
+            raise ForgedVisitorId(source)
+    if trusted:
+        return None, ""
+    visitor_id = visitor_id_from_request(request)
+    return visitor_id, IMPLICIT if visitor_id is not None else ""
+
+
 def visitor_id_from_request(request: HttpRequest) -> uuid.UUID | None:
-    """The visitor's id, or None if they have none yet (or sent a forged one)."""
+    """Steps 3 and 4 of ``resolve_visitor_id`` (login, then cookie): the id the browser itself
+    carries, or None if it has none yet (or sent a forged one). Server-side capture records
+    under this id only: a header names someone to read, not whose browser this is."""
     cached = getattr(request, "_pz_visitor_id", _UNSET)
     if cached is not _UNSET:
         return cached

@@ -34,6 +34,12 @@ PROFILE_URL = "/api/personalization/v1/profile"
 
 
 @pytest.fixture(autouse=True)
+def _demo_api_key_file(settings, tmp_path_factory):
+    """seed_demo writes the demo's API key to a file: a temporary one, not the checkout's."""
+    settings.DEMO_API_KEY_FILE = tmp_path_factory.getbasetemp() / ".demo-api-key"
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache_and_eager():
     """Each test starts with an empty cache and eager Celery (the worker test opts out)."""
     cache.clear()

@@ -110,6 +110,30 @@ def test_seed_demo_builds_pages_and_visitors_and_is_idempotent(capsys):
     assert Client().get("/").status_code == 200
 
 
+def test_running_the_demo_seed_again_adds_no_visitors_and_reports_what_is_there():
+    """`make demo` twice (no --seed): the same visitors, none added, and a report that says so
+    (it used to add another random batch and print "0 page blocks added" with blocks there)."""
+    from personalization.consent.models import ConsentRecord
+
+    first = StringIO()
+    call_command("seed_demo", "--visitors", "20", stdout=first)
+    counts = (VisitorProfile.objects.count(), ConsentRecord.objects.count(), Event.objects.count())
+    assert counts[0] >= 10
+    assert "visitors:         20 added, 0 already there" in first.getvalue()
+    again = StringIO()
+    call_command("seed_demo", "--visitors", "20", stdout=again)
+    assert (
+        VisitorProfile.objects.count(),
+        ConsentRecord.objects.count(),
+        Event.objects.count(),
+    ) == counts
+    report = again.getvalue()
+    assert "visitors:         0 added, 20 already there" in report
+    blocks = len(seed_data.PERSONALIZED_BLOCKS)
+    assert f"{blocks} pages with a personalized block (0 added now)" in report
+    assert f"{len(SNIPPETS)} snippets (0 created now)" in report
+
+
 def test_pages_seeded_before_personalized_blocks_get_theirs_once():
     seed("--no-visitors")
     home = HomePage.objects.get()
@@ -190,9 +214,18 @@ def test_home_page_shows_the_visitors_profile_once_they_consent():
     v.client.get(article.url)
     home = v.client.get("/", HTTP_USER_AGENT=IPHONE).content.decode()
     assert "Your profile" in home
-    assert "mobile-now" in home  # a seeded segment, decided for this request
+    # A seeded segment, decided for this request, shown by the name editors gave it.
+    name = next(n for slug, n, *_ in seed_data.SEGMENTS if slug == "mobile-now")
+    assert f'<span class="tag">{escape(name)}</span>' in home
+    assert '<span class="tag">mobile-now</span>' not in home
     for tag in article.personalization_properties()["tags"][:1]:
         assert tag in home
+
+
+def test_previews_show_no_consent_dialog(seeded):
+    """Wagtail's preview panel is for editors: the dialog would cover it."""
+    assert 'id="pz-consent"' in Client().get("/").content.decode()
+    assert 'id="pz-consent"' not in seeded.make_preview_request().content.decode()
 
 
 def test_desktop_visitor_without_consent_sees_the_default_content(seeded):

@@ -182,7 +182,9 @@ def test_forged_visitor_id_is_rejected(visitor):
 def test_no_consent_stores_nothing():
     stranger = Visitor()
     response = stranger.send({"type": "page_view"})
-    assert response.status_code == 202
+    # Not a 202: nothing was accepted, and the header says so where a status check looks.
+    assert response.status_code == 200
+    assert response.headers["Personalization-Ignored"] == "no_consent; count=1"
     assert response.json()["ignored_reason"] == "no_consent"
     assert response.json()["visitor_token"] is None
     assert "pz_vid" not in response.cookies
@@ -206,6 +208,8 @@ def test_do_not_track_and_gpc_are_honoured_even_after_consent(visitor, header):
         HTTP_X_VISITOR_ID=visitor.token,
         **{header: "1"},
     )
+    assert response.status_code == 200
+    assert response.headers["Personalization-Ignored"] == "do_not_track; count=1"
     assert response.json()["ignored_reason"] == "do_not_track"
     assert not Event.objects.exists()
 
@@ -215,9 +219,37 @@ def test_bots_are_not_tracked(db):
         user_agent="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
     )
     bot.consent(analytics=True, personalization=True)
-    response = bot.send({"type": "page_view"})
+    response = bot.send({"type": "page_view"}, {"type": "click"})
+    assert response.status_code == 200
+    assert response.headers["Personalization-Ignored"] == "bot; count=2"
     assert response.json()["ignored_reason"] == "bot"
     assert not Event.objects.exists()
+
+
+def test_accepted_events_have_no_ignored_header(visitor):
+    response = visitor.send({"type": "page_view"})
+    assert response.status_code == 202
+    assert "Personalization-Ignored" not in response.headers
+
+
+@pytest.mark.parametrize("user_agent", ["curl/8.5.0", "", "Googlebot/2.1"])
+def test_a_server_with_the_api_key_is_never_a_bot(visitor, api_key, user_agent):
+    """The secret key's holder is the site's own server: from curl, or relaying any user
+    agent, its events are stored."""
+    server = Visitor(user_agent=user_agent).client
+    response = server.post(
+        EVENTS_URL,
+        {
+            "visitor_id": str(visitor.id),
+            "events": [{"type": "page_view"}],
+            "context": {"user_agent": user_agent},
+        },
+        format="json",
+        HTTP_AUTHORIZATION=api_key,
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["accepted"] == 1
+    assert Event.objects.filter(visitor_id=visitor.id).count() == 1
 
 
 def test_opt_out_mode_mints_an_id_for_new_visitors(db, settings):
@@ -280,7 +312,7 @@ def test_visitor_is_throttled(visitor, settings):
 def test_client_ip_is_throttled_without_a_visitor(db, settings):
     settings.PERSONALIZATION_THROTTLE_RATES = {"anonymous": "2/min"}
     codes = [Visitor().send({"type": "click"}).status_code for _ in range(3)]
-    assert codes == [202, 202, 429]
+    assert codes == [200, 200, 429]  # no consent: ignored (200), then throttled
 
 
 def test_event_api_answers_are_never_cached(visitor):

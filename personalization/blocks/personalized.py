@@ -52,29 +52,12 @@ class PersonalizedBlock(VariantsBlock):
             record_shown(visitor, [decision])
         return decision
 
-    def render(self, value, context=None):
-        content = self.decide(value, context).content
-        if content is None:
-            return ""
-        return content.render_as_block(context)
-
-    def get_api_representation(self, value, context=None):
+    def chosen(self, value, context: dict | None) -> tuple[Choice, dict]:
         decision = self.decide(value, context)
-        choice, content = decision.choice, decision.content
-        representation = {
-            "variant": choice.variant_id,
-            "variant_name": choice.rule.name if choice.rule else "",
-            "content": (
-                content.stream_block.get_api_representation(content, context)
-                if content is not None
-                else []
-            ),
+        if decision.assignment is None:
+            return decision.choice, {}
+        # For a headless frontend to tag goal events (``decision_id``), as the decide API.
+        return decision.choice, {
+            "decision_id": str(decision.decision_id),
+            "experiment": {"id": decision.assignment.experiment, "arm": decision.assignment.arm},
         }
-        if decision.assignment is not None:
-            # For a headless frontend to tag goal events (``decision_id``), as the decide API.
-            representation["decision_id"] = str(decision.decision_id)
-            representation["experiment"] = {
-                "id": decision.assignment.experiment,
-                "arm": decision.assignment.arm,
-            }
-        return representation

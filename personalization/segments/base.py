@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from ..profiles.snapshot import ProfileSnapshot
 from ..types import RequestContext
+from . import fields as field_specs
 
 PROFILE = "profile"
 REQUEST = "request"
@@ -75,9 +76,24 @@ class Condition:
     # Whether the result can change with time alone (windows): such segments are recomputed
     # on a schedule.
     time_dependent: ClassVar[bool] = False
+    # The parameters, described once (``fields.field``): the rule builder draws them and
+    # ``__init__`` enforces them. ``None``: the builder offers a JSON box for the params.
+    fields: ClassVar[list[dict[str, Any]] | None] = None
 
     def __init__(self, params: dict[str, Any]):
         self.params = params
+        if self.fields is not None:
+            field_specs.check(self.fields, params)
+
+    @classmethod
+    def param_fields(cls, segment_choices: list[tuple[str, str]] | None = None):
+        """The fields as the builder shows them (a class may fill options in, e.g. segments)."""
+        return field_specs.for_builder(cls.fields)
+
+    @classmethod
+    def options(cls, name: str) -> list[Any]:
+        """The options declared for parameter ``name``: what the class validates against."""
+        return field_specs.options(cls.fields or [], name)
 
     def matches(self, ctx: EvalContext) -> bool:
         raise NotImplementedError
@@ -106,6 +122,7 @@ OPERATORS = {
     "!=": lambda a, b: a != b,
 }
 LOOKUPS = {">=": "gte", "<=": "lte", "==": "exact", ">": "gt", "<": "lt"}
+RANGE_OPS = [*LOOKUPS, "between"]
 # Windows are whole hours or days. Minutes are not offered: counters are kept in time buckets
 # (profiles.buckets), so "within 30 minutes" could not be counted as promised. Stored minute
 # windows were converted to hours by migration 0008_windows_minutes_to_hours.
@@ -180,9 +197,29 @@ def window(params: dict, name: str = "within") -> timedelta | None:
 # ones (``\b`` is a word boundary in RE2 but a backspace in PostgreSQL), no inline flags but a
 # leading ``(?i)``, no named groups, repetition counts up to PostgreSQL's 255; ``.`` matches a
 # newline in both. SQLite's REGEXP runs RE2 too (signal_handlers), so no engine backtracks.
+#
+# The classes differ too: RE2's ``\w``, ``\d``, ``\s`` and ``[[:alpha:]]`` are ASCII (and its
+# ``\s`` leaves out the vertical tab), PostgreSQL's follow the database's locale (``\w``
+# matches "é" under C.UTF-8). So both engines get the same explicit ASCII sets instead: the
+# pattern is rewritten once (``common_pattern``), and the rewritten text is what RE2 compiles
+# and what SQL receives. Case folding under ``(?i)`` is the one locale-dependent part left
+# (RE2 folds all of Unicode, PostgreSQL what its locale knows; the same for ASCII).
 _SHARED_ESCAPES = set("dDsSwWntrfv")
 _REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
 MAX_REPEAT = 255
+_SPACE = " \\t\\n\\r\\f\\v"
+_CLASS_SETS = {"d": "0-9", "w": "0-9A-Za-z_", "s": _SPACE}
+_POSIX_SETS = {
+    "alpha": "A-Za-z",
+    "digit": "0-9",
+    "alnum": "0-9A-Za-z",
+    "upper": "A-Z",
+    "lower": "a-z",
+    "xdigit": "0-9A-Fa-f",
+    "space": _SPACE,
+    "blank": " \\t",
+    "punct": "!-/:-@\\[-`{-~",
+}
 
 
 def _outside_common_subset(pattern: str) -> str | None:
@@ -208,18 +245,73 @@ def _outside_common_subset(pattern: str) -> str | None:
     return None
 
 
+def common_pattern(pattern: str) -> str:
+    """``pattern`` with its character classes spelt out in ASCII, read alike by RE2 and
+    PostgreSQL; ``ValueError`` for a class that has no such spelling where it stands."""
+    out: list[str] = []
+    in_set = False  # inside [...]
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            escaped = pattern[i + 1]
+            lower = escaped.lower()
+            if lower in _CLASS_SETS:
+                members = _CLASS_SETS[lower]
+                if not in_set:
+                    out.append(f"[{members}]" if escaped == lower else f"[^{members}]")
+                elif escaped == lower:
+                    out.append(members)
+                else:
+                    raise ValueError(f"\\{escaped} inside [...] is not supported (use [^...]).")
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_set and pattern.startswith("[:", i):
+            end = pattern.find(":]", i + 2)
+            name = pattern[i + 2 : end] if end != -1 else ""
+            if name not in _POSIX_SETS:
+                raise ValueError(
+                    f"[:{name}:] is not supported (use one of: {', '.join(_POSIX_SETS)})."
+                )
+            out.append(_POSIX_SETS[name])
+            i = end + 2
+            continue
+        if not in_set and char == "[":
+            in_set = True
+            out.append(char)
+            i += 1
+            # a leading ^ and a leading ] are literal parts of the set's syntax
+            if pattern.startswith("^", i):
+                out.append("^")
+                i += 1
+            if pattern.startswith("]", i):
+                out.append("]")
+                i += 1
+            continue
+        if in_set and char == "]":
+            in_set = False
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def compile_regex(pattern: str):
-    """A linear-time RE2 pattern (``.search``, ``.pattern`` as ``re``), or ``ValueError``."""
+    """A linear-time RE2 pattern (``.search``, ``.pattern`` as ``re``), or ``ValueError``.
+
+    ``.pattern`` is the rewritten text (``common_pattern``): the one to give SQL."""
     import re2
 
     problem = _outside_common_subset(pattern)
     if problem:
         raise ValueError(problem)
+    rewritten = common_pattern(pattern)
     options = re2.Options()
     options.log_errors = False
     options.dot_nl = True  # as PostgreSQL's '.', which matches a newline
     try:
-        return re2.compile(pattern, options)
+        return re2.compile(rewritten, options)
     except re2.error as exc:
         message = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise ValueError(f"Invalid regular expression: {message}.") from None
@@ -262,7 +354,7 @@ def compare(op: str, left, value, value2=None) -> bool:
 
 
 def range_params(params: dict, name: str = "value") -> tuple[str, int | float, int | float | None]:
-    op = choice(params, "op", [*LOOKUPS, "between"])
+    op = choice(params, "op", RANGE_OPS)
     value = param(params, name, (int, float))
     value2 = None
     if op == "between":

@@ -20,6 +20,7 @@ from ..consent.purposes import PURPOSES
 from ..consent.services import effective_consent
 from ..profiles.models import SAMPLE_SCALE, sample_bucket
 from .base import (
+    RANGE_OPS,
     Condition,
     ConditionError,
     EvalContext,
@@ -33,8 +34,26 @@ from .base import (
     window,
 )
 from .expressions import counter_sum, json_type_is
+from .fields import SITE_ZONE, one_of, range_fields, when
+from .fields import field as param_field
 
 DIMENSION_PREFIXES = ("tag:", "category:", "page:", "page_type:")
+
+
+def _event_fields(value_label: str) -> list[dict[str, Any]]:
+    return [
+        param_field("event", "text", "Event", placeholder="page_view"),
+        param_field(
+            "dimension",
+            "text",
+            "Only for",
+            required=False,
+            placeholder="tag:pricing",
+            help="Optional: tag:, category:, page: or page_type: followed by a value.",
+        ),
+        *range_fields(RANGE_OPS, value_label),
+        param_field("within", "window", "Within", required=False, allow_ever=True),
+    ]
 
 
 class EventCount(Condition):
@@ -46,6 +65,7 @@ class EventCount(Condition):
     )
     time_dependent = True
     column = "count"
+    fields = _event_fields("Times")
 
     def __init__(self, params):
         super().__init__(params)
@@ -79,6 +99,7 @@ class ValueSum(EventCount):
     label = "Spent (sum of value)"
     description = "Sum of the 'value' property of an event type (e.g. purchases) in a window."
     column = "value"
+    fields = _event_fields("Amount")
 
     def observed(self, ctx: EvalContext):
         total = ctx.snapshot.value_sum(self.event, self.dimension, within=self.within, now=ctx.now)
@@ -100,10 +121,23 @@ class _Moment(Condition):
 
     field = ""
     time_dependent = True
+    fields = [
+        param_field(
+            "op", "select", "When", options=["before", "after", "within"], default="within"
+        ),
+        param_field(
+            "date",
+            "date",
+            "Date",
+            help=f"Days start at midnight in the site's time zone ({SITE_ZONE}).",
+            **when("op", "before", "after"),
+        ),
+        param_field("within", "window", "In the last", allow_ever=False, **when("op", "within")),
+    ]
 
     def __init__(self, params):
         super().__init__(params)
-        self.op = choice(params, "op", ["before", "after", "within"])
+        self.op = choice(params, "op", self.options("op"))
         if self.op == "within":
             self.within = window(params)
             if self.within is None:
@@ -159,6 +193,7 @@ class LastSeen(_Moment):
 class VisitCount(Condition):
     type = "visit_count"
     label = "Number of visits"
+    fields = range_fields(RANGE_OPS, "Visits")
 
     def __init__(self, params):
         super().__init__(params)
@@ -177,6 +212,15 @@ class Returning(Condition):
     type = "returning"
     label = "New or returning"
     description = "value true: more than one visit; false: a first-time visitor."
+    fields = [
+        param_field(
+            "value",
+            "bool",
+            "Returning",
+            true_label="Returning visitor",
+            false_label="First-time visitor",
+        )
+    ]
 
     def __init__(self, params):
         super().__init__(params)
@@ -193,27 +237,66 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+NUMBER_OPS = ["gt", "gte", "lt", "lte"]
+TEXT_OPS = ["contains", "starts_with", "ends_with", "regex"]
+
+
+def _json_value_fields(ops: list[str]) -> list[dict[str, Any]]:
+    """Name, operator, and the one value input that suits the chosen operator."""
+    fields = [
+        param_field("name", "text", "Name", placeholder="tier"),
+        param_field("op", "select", "Operator", options=ops, default=ops[0]),
+    ]
+    present = set(ops)
+    if present & {"equals", "not_equals"}:
+        fields.append(
+            param_field(
+                "value",
+                "scalar",
+                "Value",
+                help="Numbers are compared as numbers, anything else as text.",
+                **when("op", "equals", "not_equals"),
+            )
+        )
+    if "in" in present:
+        fields.append(
+            param_field("value", "list", "Values", coerce_numbers=True, **when("op", "in"))
+        )
+    text_ops = [op for op in TEXT_OPS if op in present]
+    if text_ops:
+        fields.append(param_field("value", "text", "Text", **when("op", *text_ops)))
+    number_ops = [op for op in NUMBER_OPS if op in present]
+    if number_ops:
+        fields.append(param_field("value", "number", "Number", **when("op", *number_ops)))
+    date_ops = [op for op in ("date_before", "date_after") if op in present]
+    if date_ops:
+        fields.append(param_field("value", "date", "Date", **when("op", *date_ops)))
+    return fields
+
+
 class _JSONValue(Condition):
     """A comparison on one key of a JSON field of the profile (traits, predicted scores)."""
 
     json_field = "traits"
-    ops = [
-        "equals",
-        "not_equals",
-        "in",
-        "contains",
-        "starts_with",
-        "ends_with",
-        "regex",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "date_before",
-        "date_after",
-        "exists",
-        "missing",
-    ]
+    fields = _json_value_fields(
+        [
+            "equals",
+            "not_equals",
+            "in",
+            "contains",
+            "starts_with",
+            "ends_with",
+            "regex",
+            "gt",
+            "gte",
+            "lt",
+            "lte",
+            "date_before",
+            "date_after",
+            "exists",
+            "missing",
+        ]
+    )
 
     def __init__(self, params):
         super().__init__(params)
@@ -222,7 +305,7 @@ class _JSONValue(Condition):
 
         if not TRAIT_NAME_RE.match(self.name):
             raise ConditionError("params.name", "Letters, digits and '_', up to 64 characters.")
-        self.op = choice(params, "op", self.ops)
+        self.op = choice(params, "op", self.options("op"))
         self.value: Any = None
         if self.op in {"equals", "not_equals"}:
             self.value = param(params, "value", (str, int, float))
@@ -357,7 +440,7 @@ class Score(_JSONValue):
     label = "Predicted score"
     description = "A score filled by the scoring models (e.g. churn, purchase propensity)."
     json_field = "predicted_scores"
-    ops = ["gt", "gte", "lt", "lte", "exists", "missing"]
+    fields = _json_value_fields([*NUMBER_OPS, "exists", "missing"])
 
 
 class Persona(Condition):
@@ -367,6 +450,7 @@ class Persona(Condition):
         "One of the personas the clustering model assigns, by key (e.g. persona-3): keys survive "
         "retraining and renaming; a retired persona's key matches nobody."
     )
+    fields = one_of("Personas", "bargain_hunter, researcher")
 
     def __init__(self, params):
         super().__init__(params)
@@ -387,10 +471,14 @@ class Consent(Condition):
     type = "consent"
     label = "Consent"
     description = "The visitor's stored consent for a purpose (defaults apply without an answer)."
+    fields = [
+        param_field("purpose", "select", "Purpose", options=list(PURPOSES), default="marketing"),
+        param_field("granted", "bool", "Answer", true_label="Granted", false_label="Refused"),
+    ]
 
     def __init__(self, params):
         super().__init__(params)
-        self.purpose = choice(params, "purpose", PURPOSES)
+        self.purpose = choice(params, "purpose", self.options("purpose"))
         self.granted = param(params, "granted", (bool,))
 
     def matches(self, ctx: EvalContext) -> bool:
@@ -414,6 +502,7 @@ class RandomSample(Condition):
     type = "random_sample"
     label = "Random sample"
     description = "A stable share of visitors, by a hash of visitor id and segment."
+    fields = [param_field("percent", "number", "Percent", min=0, max=100, step="any")]
 
     def __init__(self, params):
         super().__init__(params)
@@ -437,6 +526,14 @@ class RandomSample(Condition):
 class MemberOf(Condition):
     type = "segment"
     label = "Member of another segment"
+    fields = [param_field("segment", "select", "Segment", options=[], free=True)]
+
+    @classmethod
+    def param_fields(cls, segment_choices=None):
+        options = [
+            {"value": slug, "label": f"{name} ({slug})"} for slug, name in segment_choices or []
+        ]
+        return [{**cls.fields[0], "options": options}]
 
     def __init__(self, params):
         super().__init__(params)

@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl, urlsplit
 from django.conf import settings
 
 from .base import REQUEST, Condition, ConditionError, EvalContext, choice, param, regex
+from .fields import field as param_field
+from .fields import one_of, zone
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -33,20 +35,16 @@ class RequestCondition(Condition):
 
 
 class _OneOf(RequestCondition):
+    """The request's attribute is one of a list (options, when declared, are checked by the
+    base class from ``fields``)."""
+
     attribute = ""
-    choices: list[str] | None = None
 
     def __init__(self, params):
         super().__init__(params)
         values = param(params, "in", (list,))
         if not values or any(not isinstance(v, str) or not v for v in values):
             raise ConditionError("params.in", "A non-empty list of strings.")
-        if self.choices is not None:
-            for i, v in enumerate(values):
-                if v not in self.choices:
-                    raise ConditionError(
-                        f"params.in[{i}]", f"Must be one of: {', '.join(self.choices)}."
-                    )
         self.values = {v.lower() for v in values}
 
     def check(self, ctx: EvalContext) -> bool:
@@ -57,37 +55,44 @@ class Device(_OneOf):
     type = "device"
     label = "Device type"
     attribute = "device_type"
-    choices = ["desktop", "mobile", "tablet", "other"]
+    fields = [
+        param_field("in", "choices", "Devices", options=["desktop", "mobile", "tablet", "other"])
+    ]
 
 
 class OperatingSystem(_OneOf):
     type = "os"
     label = "Operating system"
     attribute = "os"
+    fields = one_of("Operating systems", "iOS, Android")
 
 
 class Browser(_OneOf):
     type = "browser"
     label = "Browser"
     attribute = "browser"
+    fields = one_of("Browsers", "Chrome, Safari")
 
 
 class Country(_OneOf):
     type = "country"
     label = "Country (from the CDN)"
     attribute = "country"
+    fields = one_of("Countries", "DE, AT, CH")
 
 
 class Region(_OneOf):
     type = "region"
     label = "Region (from the CDN)"
     attribute = "region"
+    fields = one_of("Regions", "BY, NW")
 
 
 class Language(RequestCondition):
     type = "language"
     label = "Language"
     description = "Primary language of the browser, e.g. 'de' matches 'de-AT'."
+    fields = one_of("Languages", "de, en-GB")
 
     def __init__(self, params):
         super().__init__(params)
@@ -122,6 +127,7 @@ class TimeOfDay(RequestCondition):
         "From-to in the visitor's time zone where known (tracker.js's pz_tz cookie, the API's "
         "timezone), else the site's TIME_ZONE; or a fixed zone. 22:00-06:00 spans midnight."
     )
+    fields = [param_field("from", "time", "From"), param_field("to", "time", "To"), zone()]
 
     def __init__(self, params):
         super().__init__(params)
@@ -151,13 +157,11 @@ class DayOfWeek(RequestCondition):
         "The day in the visitor's time zone where known (tracker.js's pz_tz cookie, the API's "
         "timezone), else the site's TIME_ZONE; or a fixed zone."
     )
+    fields = [param_field("in", "choices", "Days", options=DAYS), zone()]
 
     def __init__(self, params):
         super().__init__(params)
         days = param(params, "in", (list,))
-        for i, day in enumerate(days):
-            if day not in DAYS:
-                raise ConditionError(f"params.in[{i}]", f"Must be one of: {', '.join(DAYS)}.")
         if not days:
             raise ConditionError("params.in", "Name at least one day.")
         self.days = set(days)
@@ -171,6 +175,12 @@ class DateRange(RequestCondition):
     type = "date_range"
     label = "Date range"
     description = "Between two moments (ISO 8601 with offset), e.g. a campaign period."
+    fields = [
+        param_field(
+            "from", "text", "From", required=False, placeholder="2025-11-28T00:00:00+01:00"
+        ),
+        param_field("to", "text", "Until", required=False, placeholder="2025-12-01T00:00:00+01:00"),
+    ]
 
     def __init__(self, params):
         super().__init__(params)
@@ -197,10 +207,21 @@ class Referrer(RequestCondition):
     type = "referrer"
     label = "Referrer"
     description = "The page the visitor came from: a domain (and its subdomains) or a regex."
+    fields = [
+        param_field(
+            "match",
+            "select",
+            "Match",
+            required=False,
+            options=["domain", "regex"],
+            default="domain",
+        ),
+        param_field("value", "text", "Referrer", placeholder="google.com"),
+    ]
 
     def __init__(self, params):
         super().__init__(params)
-        self.mode = choice(params, "match", ["domain", "regex"], default="domain")
+        self.mode = choice(params, "match", self.options("match"), default="domain")
         if self.mode == "domain":
             self.domain = param(params, "value", (str,)).lower().lstrip(".")
         else:
@@ -217,24 +238,64 @@ class Referrer(RequestCondition):
 
 
 class QueryParameter(RequestCondition):
+    """A parameter of the page's URL (UTM tags...): present, or its value equals, contains or
+    starts with a text, optionally ignoring case. Without ``match`` a value is compared exactly
+    and case-sensitively, as rules saved before the options were."""
+
     type = "query_param"
     label = "Query or UTM parameter"
+    description = "A URL parameter: present, or equal to / containing / starting with a text."
+    fields = [
+        param_field("name", "text", "Parameter", placeholder="utm_campaign"),
+        param_field(
+            "match",
+            "select",
+            "Match",
+            required=False,
+            options=["equals", "contains", "starts_with"],
+            default="equals",
+        ),
+        param_field("value", "text", "Value", required=False, placeholder="(any value)"),
+        param_field(
+            "ignore_case",
+            "bool",
+            "Case",
+            required=False,
+            true_label="Ignore case",
+            false_label="Match case",
+        ),
+    ]
 
     def __init__(self, params):
         super().__init__(params)
         self.name = param(params, "name", (str,))
-        self.value = param(params, "value", (str,), required=False)
+        self.match = choice(params, "match", self.options("match"), default="equals")
+        # A text test needs a text; "equals" without one keeps meaning "present".
+        self.value = param(params, "value", (str,), required=self.match != "equals")
+        self.ignore_case = param(params, "ignore_case", (bool,), required=False, default=False)
+        if self.value is not None and self.ignore_case:
+            self.value = self.value.casefold()
 
     def check(self, ctx: EvalContext) -> bool:
         query = dict(parse_qsl(urlsplit(ctx.request.url).query, keep_blank_values=True))
         if self.name not in query:
             return False
-        return self.value is None or query[self.name] == self.value
+        if self.value is None:
+            return True
+        actual = query[self.name].casefold() if self.ignore_case else query[self.name]
+        if self.match == "contains":
+            return self.value in actual
+        if self.match == "starts_with":
+            return actual.startswith(self.value)
+        return actual == self.value
 
 
 class LoggedIn(RequestCondition):
     type = "logged_in"
     label = "Logged in"
+    fields = [
+        param_field("value", "bool", "Logged in", true_label="Logged in", false_label="Anonymous")
+    ]
 
     def __init__(self, params):
         super().__init__(params)
@@ -247,6 +308,7 @@ class LoggedIn(RequestCondition):
 class UserGroup(RequestCondition):
     type = "user_group"
     label = "User in group"
+    fields = one_of("Groups", "Customers, Staff")
 
     def __init__(self, params):
         super().__init__(params)

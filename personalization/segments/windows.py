@@ -50,7 +50,7 @@ def store_recheck(visitor_id: uuid.UUID, instant: datetime | None) -> None:
 def recheck_due_windows(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Re-evaluate the memberships of visitors whose recheck instant has passed; returns how
     many were re-evaluated. Each visitor is re-evaluated under their lock, as a fold is."""
-    from .services import update_visitor_memberships
+    from .membership import update_visitor_memberships
 
     now = now or timezone.now()
     due = list(

@@ -18,7 +18,7 @@ from ..recommendations.serving import Filters, request_site_id
 from ..recommendations.serving import recommend as recommend_items
 from ..recommendations.serving import similar_items as similar_to
 from ..scoring.services import persona_name
-from ..segments.services import may_personalize
+from ..segments.services import compiled_segments, may_personalize
 from ..variants.selection import ALL, ANY, VariantRule, choose
 from ..variants.services import snippet_definitions
 from ..visitors import request_context, visitor_id_from_request
@@ -62,6 +62,15 @@ def visitor_segments(context) -> list[str]:
     """``{% visitor_segments as segs %}``: slugs of the visitor's segments, highest priority
     first."""
     return list(_context_of(context).segments)
+
+
+@register.simple_tag(takes_context=True)
+def visitor_segment_names(context) -> list[str]:
+    """``{% visitor_segment_names as names %}``: the names editors gave the visitor's segments
+    (what a visitor-facing panel should show; slugs are for templates and the API), highest
+    priority first."""
+    names = {segment.slug: segment.name for segment in compiled_segments()}
+    return [names.get(slug, slug) for slug in _context_of(context).segments]
 
 
 @register.simple_tag(takes_context=True)

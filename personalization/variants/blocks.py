@@ -313,14 +313,21 @@ class VariantsBlock(LazyContentMixin, blocks.StructBlock):
 
     # -- output -----------------------------------------------------------------------------
 
+    def chosen(self, value, context: dict | None) -> tuple[Choice, dict]:
+        """The visitor's choice for this block, and any keys its API representation adds.
+
+        The one method that decides: rendering and the API both call it, so a subclass that
+        decides otherwise (``PersonalizedBlock``: experiments) overrides only this."""
+        return self.choose_for(value, context), {}
+
     def render(self, value, context=None):
-        content = self.choose_for(value, context).payload
+        content = self.chosen(value, context)[0].payload
         if content is None:
             return ""
         return content.render_as_block(context)
 
     def get_api_representation(self, value, context=None):
-        choice = self.choose_for(value, context)
+        choice, extra = self.chosen(value, context)
         content = choice.payload
         return {
             "variant": choice.variant_id,
@@ -330,6 +337,7 @@ class VariantsBlock(LazyContentMixin, blocks.StructBlock):
                 if content is not None
                 else []
             ),
+            **extra,
         }
 
     def get_searchable_content(self, value):

@@ -45,9 +45,9 @@ class ExperimentPermissionPolicy(BasePermissionPolicy):
         return user.has_perm(f"personalization.{action}_experiment")
 
     def users_with_any_permission(self, actions):
-        from django.contrib.auth import get_user_model
+        from ..rules import users_holding
 
-        return get_user_model().objects.filter(is_superuser=True, is_active=True)
+        return users_holding(f"personalization.{action}_experiment" for action in actions)
 
 
 experiment_permission_policy = ExperimentPermissionPolicy(Experiment)

@@ -15,10 +15,8 @@ import uuid
 from celery import current_app
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
@@ -31,8 +29,8 @@ from wagtail.admin.widgets.button import Button
 from wagtail.permission_policies.base import BasePermissionPolicy
 
 from ..compat import NumberColumn
-from ..conf import get_setting
 from ..profiles.snapshot import build_snapshot
+from ..rules import users_holding
 from ..scoring.models import ModelVersion, Persona
 from ..scoring.services import activate, apply_models, explain_visitor, rename_persona, train_models
 from ..scoring.training import TrainingError
@@ -52,10 +50,9 @@ APPLY_TASK = "personalization.apply_models"
 class RulesPermissionPolicy(BasePermissionPolicy):
     """Admin actions mapped to django-rules permissions; unmapped actions are refused."""
 
-    def __init__(self, model, perms: dict[str, str], roles: tuple[str, ...]):
+    def __init__(self, model, perms: dict[str, str]):
         super().__init__(model)
         self.perms = perms
-        self.roles = roles
 
     def user_has_permission(self, user, action):
         perm = self.perms.get(action)
@@ -64,25 +61,18 @@ class RulesPermissionPolicy(BasePermissionPolicy):
         return user.has_perm(perm)
 
     def users_with_any_permission(self, actions):
-        if not any(a in self.perms for a in actions):
-            return get_user_model().objects.none()
-        groups = {get_setting(setting) for setting in self.roles}
-        return (
-            get_user_model()
-            .objects.filter(Q(is_superuser=True) | Q(groups__name__in=groups), is_active=True)
-            .distinct()
-        )
+        # Who holds each permission is read from rules.PERMISSIONS, the one definition.
+        return users_holding(self.perms[a] for a in actions if a in self.perms)
 
 
 def model_policy() -> RulesPermissionPolicy:
-    return RulesPermissionPolicy(ModelVersion, {"view": VIEW_MODELS}, ("ANALYST_GROUP",))
+    return RulesPermissionPolicy(ModelVersion, {"view": VIEW_MODELS})
 
 
 def persona_policy() -> RulesPermissionPolicy:
     return RulesPermissionPolicy(
         Persona,
         {"view": VIEW_PERSONAS, "change": CHANGE_PERSONAS},
-        ("ANALYST_GROUP", "EDITOR_GROUP"),
     )
 
 

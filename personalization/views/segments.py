@@ -10,9 +10,8 @@ import csv
 import json
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -26,8 +25,8 @@ from wagtail.permission_policies.base import BasePermissionPolicy
 
 from ..background import SEGMENTS_QUEUE, enqueue, run_inline
 from ..compat import NumberColumn
-from ..conf import get_setting
 from ..forms import SegmentForm
+from ..rules import users_holding
 from ..segments.base import PROFILE, REQUEST, ConditionError
 from ..segments.models import Segment, SegmentMembership, SegmentSizeHistory
 from ..segments.registry import condition_types
@@ -41,15 +40,8 @@ RECOMPUTE_TASK = "personalization.recompute_segment"
 
 
 class SegmentPermissionPolicy(BasePermissionPolicy):
-    """``personalization.<action>_segment`` through ``user.has_perm`` (django-rules)."""
-
-    # Which roles hold each action, for the rare callers that need the list of users.
-    ROLE_SETTINGS = {
-        "view": ("EDITOR_GROUP", "ANALYST_GROUP"),
-        "add": ("EDITOR_GROUP",),
-        "change": ("EDITOR_GROUP",),
-        "delete": ("EDITOR_GROUP",),
-    }
+    """``personalization.<action>_segment`` through ``user.has_perm`` (django-rules); which
+    roles hold an action is read from ``rules.PERMISSIONS``, the one definition."""
 
     def user_has_permission(self, user, action):
         if not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -57,16 +49,7 @@ class SegmentPermissionPolicy(BasePermissionPolicy):
         return user.has_perm(f"personalization.{action}_segment")
 
     def users_with_any_permission(self, actions):
-        groups = {
-            get_setting(setting)
-            for action in actions
-            for setting in self.ROLE_SETTINGS.get(action, ())
-        }
-        return (
-            get_user_model()
-            .objects.filter(Q(is_superuser=True) | Q(groups__name__in=groups), is_active=True)
-            .distinct()
-        )
+        return users_holding(f"personalization.{action}_segment" for action in actions)
 
 
 segment_permission_policy = SegmentPermissionPolicy(Segment)
@@ -131,7 +114,31 @@ class InsightsMixin:
 # -- views of the viewset ---------------------------------------------------------------------
 
 
-class SegmentEditView(InsightsMixin, ModelViewSet.edit_view_class):
+class RecomputeOnSaveMixin:
+    """A saved segment's size is computed at once, not left at 0 until someone clicks
+    "Recompute now": in the request without workers, else on a worker after the commit, with
+    its progress (queued, then done/total steps) on the edit page meanwhile."""
+
+    def save_instance(self):
+        instance = super().save_instance()
+        Segment.objects.filter(pk=instance.pk).update(
+            progress={"done": 0, "total": 2, "at": timezone.now().isoformat(), "queued": True}
+        )
+        transaction.on_commit(lambda: _queue_recompute(instance.pk))
+        return instance
+
+    def get_success_message(self, *args):
+        message = super().get_success_message(*args)
+        if run_inline():
+            return message
+        return f"{message} Its size is being computed in the background."
+
+
+class SegmentCreateView(RecomputeOnSaveMixin, ModelViewSet.add_view_class):
+    pass
+
+
+class SegmentEditView(RecomputeOnSaveMixin, InsightsMixin, ModelViewSet.edit_view_class):
     @property
     def header_more_buttons(self):
         buttons = list(super().header_more_buttons)
@@ -251,6 +258,7 @@ class SegmentViewSet(ModelViewSet):
         NumberColumn("member_count", label="Size", sort_key="member_count"),
         DateColumn("last_recomputed_at", label="Last recomputed", sort_key="last_recomputed_at"),
     ]
+    add_view_class = SegmentCreateView
     edit_view_class = SegmentEditView
     inspect_view_class = SegmentInspectView
     edit_template_name = "personalization/admin/segment_edit.html"

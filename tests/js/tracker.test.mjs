@@ -300,16 +300,48 @@ test("calls queued by the README's stub before the script loaded are replayed in
 const ZONE = (name) =>
   `window.Intl = {DateTimeFormat: function () { return {resolvedOptions: () => ({timeZone: ${JSON.stringify(name)}})}; }};`;
 
-test("the browser's time zone is kept in the pz_tz cookie, once", () => {
+test("no pz_tz cookie before the server accepts an event (consent); then the zone, once", async () => {
   const t = load({ before: ZONE("America/Argentina/Buenos_Aires") });
+  assert.equal(t.document.cookie, undefined, "no cookie on load before consent");
+  t.pz.track("click", {});
+  t.runTimers();
+  await tick();
+  await tick();
   assert.equal(t.document.cookie, "pz_tz=America/Argentina/Buenos_Aires; path=/; max-age=31536000; SameSite=Lax");
   const again = load({ before: ZONE("Asia/Tokyo") + 'document.cookie = "a=1; pz_tz=Asia/Tokyo";' });
   assert.equal(again.document.cookie, "a=1; pz_tz=Asia/Tokyo", "an unchanged zone is not rewritten");
+  const moved = load({ before: ZONE("Asia/Tokyo") + 'document.cookie = "pz_tz=Europe/Paris";' });
+  assert.equal(moved.document.cookie, "pz_tz=Asia/Tokyo; path=/; max-age=31536000; SameSite=Lax",
+    "a visitor who already has the cookie gets it kept current on load");
 });
 
-test("no pz_tz cookie for an odd zone name or when turned off", () => {
-  assert.equal(load({ before: ZONE("x; domain=evil.example") }).document.cookie, undefined);
-  assert.equal(load({ before: ZONE("") }).document.cookie, undefined);
-  const off = load({ dataset: { timezoneCookie: "false" }, before: ZONE("Europe/Paris") });
-  assert.equal(off.document.cookie, undefined);
+test("events ignored for want of consent set no pz_tz, and remove one", async () => {
+  const refused = { accepted: 0, ignored: 1, ignored_reason: "no_consent", visitor_token: null };
+  const t = load({ before: ZONE("Europe/Paris"), fetchResponse: refused });
+  t.pz.track("click", {});
+  t.runTimers();
+  await tick();
+  await tick();
+  assert.equal(t.document.cookie, undefined);
+  const withdrawn = load({ before: ZONE("Europe/Paris") + 'document.cookie = "pz_tz=Europe/Paris";', fetchResponse: refused });
+  withdrawn.pz.track("click", {});
+  withdrawn.runTimers();
+  await tick();
+  await tick();
+  assert.equal(withdrawn.document.cookie, "pz_tz=; path=/; max-age=0; SameSite=Lax");
+});
+
+test("no pz_tz cookie for an odd zone name or when turned off, even after consent", async () => {
+  const accepted = async (options) => {
+    const t = load(options);
+    t.pz.track("click", {});
+    t.runTimers();
+    await tick();
+    await tick();
+    assert.equal(t.fetches.length, 1);
+    return t.document.cookie;
+  };
+  assert.equal(await accepted({ before: ZONE("x; domain=evil.example") }), undefined);
+  assert.equal(await accepted({ before: ZONE("") }), undefined);
+  assert.equal(await accepted({ dataset: { timezoneCookie: "false" }, before: ZONE("Europe/Paris") }), undefined);
 });

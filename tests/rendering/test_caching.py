@@ -13,7 +13,7 @@ from personalization.profiles.traits import set_traits
 from personalization.segments.models import Segment
 from personalization.segments.services import save_segment
 
-from ..conftest import Visitor
+from ..conftest import IPHONE, Visitor
 from .conftest import FALLBACK_TEXT, MOBILE_TEXT, VIP_TEXT
 
 pytestmark = pytest.mark.django_db
@@ -47,14 +47,20 @@ def from_cache(response) -> bool:
 def cached_copy(visitor: Visitor, url: str):
     """The visitor's copy of ``url`` as the shared cache holds it.
 
-    The first response hands the visitor their key on a private response (not stored); the
-    second, to a request carrying the key, is public and stored; a third is then answered from
-    the cache, which this checks, so callers start from a copy that is really there to be served.
+    A visitor with an id gets their key on a first, private response (not stored), and the
+    second request, carrying the key, is answered publicly and stored. A newcomer (no id, no
+    cookie) has their key computed on the way in, so their first response is the stored one.
+    A last request is then answered from the cache, which this checks, so callers start from a
+    copy that is really there to be served.
     """
     first = visitor.client.get(url)
-    assert "private" in first.headers["Cache-Control"] and "pz_seg" in first.cookies
-    stored = visitor.client.get(url)
-    assert not from_cache(stored)
+    if "private" in first.headers["Cache-Control"]:
+        assert "pz_seg" in first.cookies
+        stored = visitor.client.get(url)
+        assert not from_cache(stored)
+    else:
+        assert "pz_vid" not in visitor.client.cookies, "a known visitor's first copy was shared"
+        stored = first
     assert "private" not in stored.headers.get("Cache-Control", "") and not stored.cookies
     hit = visitor.client.get(url)
     assert from_cache(hit), "the copy was not stored"
@@ -88,6 +94,22 @@ def test_one_cached_copy_per_segment_combination(
     stranger = Visitor()
     page = stranger.client.get(article.url).content.decode()
     assert FALLBACK_TEXT in page and VIP_TEXT not in page and MOBILE_TEXT not in page
+
+
+def test_newcomers_share_a_cached_copy_without_any_cookie(
+    page_cache, article, segments, django_assert_num_queries
+):
+    """A visitor the site knows nothing about has their key computed from the request on the
+    way in: their first page is shareable and sets no cookie, and the next newcomer gets it
+    from the cache."""
+    first = Visitor().client.get(article.url)
+    assert not first.cookies
+    assert "private" not in first.headers.get("Cache-Control", "")
+    with django_assert_num_queries(0):
+        second = Visitor().client.get(article.url)
+    assert second.content == first.content and not second.cookies
+    # A newcomer on a phone is in another combination: not the desktop copy.
+    assert MOBILE_TEXT in Visitor(user_agent=IPHONE).client.get(article.url).content.decode()
 
 
 def test_the_key_selects_a_copy_but_a_forged_key_selects_none(page_cache, article, vip, phone):

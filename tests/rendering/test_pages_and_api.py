@@ -137,7 +137,20 @@ def test_anonymous_visitors_get_no_session_and_no_vary_cookie(article, phone):
     vary = response.headers.get("Vary", "")
     assert "Cookie" not in vary
     assert "X-Personalization-Key" in vary
-    assert response.headers["X-Personalization-Key"] == response.cookies["pz_seg"].value
+    assert not response.cookies  # no consent yet: no cookie at all, not even the segment key
+
+
+def test_no_cookie_before_consent_and_the_key_cookie_after(article, segments):
+    """The README's promise: a fresh visitor's pages set no cookie; once they have answered
+    the consent banner their pages hand them the segment key (``pz_seg``)."""
+    visitor = Visitor()
+    for _ in range(2):
+        response = visitor.client.get(article.url)
+        assert response.status_code == 200
+        assert not response.cookies, dict(response.cookies)
+    visitor.consent(analytics=True, personalization=True)
+    response = visitor.client.get(article.url)
+    assert response.cookies["pz_seg"].value == response.headers["X-Personalization-Key"]
 
 
 def test_profile_segments_need_personalization_consent(article, vip):

@@ -73,3 +73,80 @@ def test_dot_matches_a_newline_as_in_postgresql(db):
     now = timezone.now()
     assert node.matches(EvalContext(snapshot=get_snapshot(vid), now=now))
     assert VisitorProfile.objects.filter(node.possible_q(QContext(now=now))).exists()
+
+
+# (pattern, text): each is asked of RE2 in memory and of the database (PostgreSQL's ~ when
+# DATABASE_URL is set); the answers must agree. Under C.UTF-8 PostgreSQL's \w, \s and
+# [[:alpha:]] follow the locale ("é", the vertical tab) where RE2's are ASCII.
+AGREEMENT_CASES = [
+    (r"^\w+$", "café"),
+    (r"^\w+$", "cafe_1"),
+    (r"^\W$", "é"),
+    (r"a\sb", "a\vb"),
+    (r"a\Sb", "a\vb"),
+    (r"^[\w-]+$", "über-uns"),
+    (r"^[\w-]+$", "ueber-uns"),
+    ("^[[:alpha:]]+$", "été"),
+    ("^[[:alpha:]]+$", "summer"),
+    ("^[^[:alpha:]]+$", "été"),
+    (r"^\d+$", "٣"),
+    (r"^[[:punct:]]+$", "!?[]\\`{~"),
+    (r"^[[:upper:][:digit:]]+$", "AB12"),
+    ("(?i)^münchen$", "MÜNCHEN"),
+]
+
+
+@pytest.mark.parametrize("pattern, text", AGREEMENT_CASES)
+def test_memory_and_sql_agree_on_the_classes(db, pattern, text):
+    import uuid
+
+    vid = uuid.uuid4()
+    record_consent(vid, {"personalization": True})
+    set_traits(vid, {"tier": text})
+    node = compile_rules(trait_regex(pattern))
+    now = timezone.now()
+    in_memory = node.matches(EvalContext(snapshot=get_snapshot(vid), now=now))
+    in_sql = VisitorProfile.objects.filter(node.possible_q(QContext(now=now))).exists()
+    assert in_memory == in_sql, (pattern, text, in_memory, in_sql)
+
+
+@pytest.mark.parametrize(
+    "pattern, expected",
+    [(r"^\w+$", False), (r"^[\w-]+$", True), ("^[[:alpha:]]+$", False), (r"^\s$", False)],
+)
+def test_classes_are_ascii_in_both_engines(db, pattern, expected):
+    """What the agreement is on: ASCII classes (a stored rule's meaning for RE2, unchanged)."""
+    import uuid
+
+    vid = uuid.uuid4()
+    record_consent(vid, {"personalization": True})
+    set_traits(
+        vid, {"tier": {r"^\w+$": "café", r"^[\w-]+$": "a-b", r"^\s$": "\u00a0"}.get(pattern, "été")}
+    )
+    node = compile_rules(trait_regex(pattern))
+    now = timezone.now()
+    assert node.matches(EvalContext(snapshot=get_snapshot(vid), now=now)) is expected
+    assert VisitorProfile.objects.filter(node.possible_q(QContext(now=now))).exists() is expected
+
+
+@pytest.mark.parametrize(
+    "pattern, message",
+    [(r"[\W]", r"\W inside [...] is not supported"), ("[[:cntrl:]]", "[:cntrl:] is not supported")],
+)
+def test_classes_without_a_common_spelling_are_refused(db, pattern, message):
+    """Refused where editors save: a 400 naming the parameter from the builder's estimate."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from rest_framework.test import APIClient
+
+    editor = get_user_model().objects.create_user("ed", password="pw-ed-12345")
+    editor.groups.add(Group.objects.create(name="Personalization editors"))
+    client = APIClient()
+    client.force_login(editor)
+    rules = {"all": [trait_regex(pattern)]}
+    response = client.post(
+        "/api/personalization/v1/segments/estimate", {"rules": rules}, format="json"
+    )
+    assert response.status_code == 400
+    errors = response.json()["rules.all[0].params.value"]
+    assert any(message in e for e in errors), errors

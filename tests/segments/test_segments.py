@@ -464,3 +464,57 @@ def test_bulk_recompute_of_trait_and_score_conditions(visitor):
     SegmentMembership.objects.all().delete()
     VisitorProfile.objects.filter(visitor_id=visitor.id).update(predicted_scores={"churn": 0.1})
     assert recompute_segment(gold)["size"] == 0
+
+
+def _segments_at(v: Visitor, query: str) -> list[str]:
+    """The visitor's segments on a request whose URL carries ``query``."""
+    response = v.client.get(
+        f"/api/personalization/v1/visitors/{v.id}/segments?{query}", HTTP_X_VISITOR_ID=v.token
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["segments"]
+
+
+@pytest.mark.parametrize(
+    "params, hits, misses",
+    [
+        # A rule stored before the match options: exact and case-sensitive, as it always was.
+        ({"value": "spring"}, ["spring"], ["Spring", "spring-sale"]),
+        ({"value": "spring", "match": "equals"}, ["spring"], ["Spring", "spring-sale"]),
+        (
+            {"value": "spring", "match": "equals", "ignore_case": True},
+            ["spring", "Spring", "SPRING"],
+            ["spring-sale"],
+        ),
+        ({"value": "spring", "match": "contains"}, ["spring-sale", "early-spring"], ["Spring"]),
+        (
+            {"value": "spring", "match": "starts_with", "ignore_case": True},
+            ["spring-sale", "Spring-Sale", "spring"],
+            ["early-spring", "summer"],
+        ),
+        ({}, ["spring", ""], []),  # no value: the parameter is present at all
+    ],
+)
+def test_query_parameter_conditions_match_exactly_contains_starts_with_any_case(
+    visitor, params, hits, misses
+):
+    segment("spring", {"type": "query_param", "params": {"name": "utm_campaign", **params}})
+    for value in hits:
+        assert _segments_at(visitor, f"utm_campaign={value}") == ["spring"], value
+    for value in misses:
+        assert _segments_at(visitor, f"utm_campaign={value}") == [], value
+    assert _segments_at(visitor, "other=spring") == []
+
+
+@pytest.mark.parametrize(
+    "params, path",
+    [
+        ({"name": "utm_campaign", "value": "x", "match": "regex"}, "params.match"),
+        ({"name": "utm_campaign", "value": "x", "ignore_case": "yes"}, "params.ignore_case"),
+        ({"name": "utm_campaign", "match": "contains"}, "params.value"),
+    ],
+)
+def test_query_parameter_match_options_are_validated(params, path):
+    with pytest.raises(ConditionError) as caught:
+        validate({"type": "query_param", "params": params})
+    assert caught.value.path == path

@@ -12,17 +12,18 @@ import uuid
 
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from ...conf import get_setting
 from ...context import VisitorContext, build_visitor_context, versions_and_snapshot
-from ...profiles.identity import parse_raw_visitor_id, parse_visitor_token, sign_visitor_id
+from ...profiles.identity import sign_visitor_id
 from ...profiles.snapshot import ProfileSnapshot, get_snapshot
 from ...types import RequestContext
 from ...visitors import (
+    IMPLICIT,
+    ForgedVisitorId,
     ensure_visitor_id,
     forget_visitor,
     may_use_profile,
+    resolve_visitor_id,
     user_facts,
-    visitor_id_from_request,
     visitor_timezone,
 )
 from .authentication import is_api_client
@@ -34,30 +35,24 @@ ACCOUNT_ID_REFUSED = (
 
 
 def resolve_visitor(request, body_value: object = None) -> uuid.UUID | None:
-    """The visitor id of this call, or None if the caller has none yet.
+    """The visitor id of this call, or None if the caller has none yet, in the one order of
+    ``visitors.resolve_visitor_id``: body ``visitor_id``, ``X-Visitor-Id`` header, login, cookie.
 
-    An explicit id (body ``visitor_id`` or the ``X-Visitor-Id`` header) must be a valid signed
-    token; API clients may also pass a bare UUID. A forged one is a 400 naming where it came from.
-    Where the id came from is kept on the request for ``usable_snapshot``.
+    An explicit id must be a valid signed token; API clients may also pass a bare UUID (and have
+    no login or cookie to fall back on). A forged one is a 400 naming where it came from. Where
+    the id came from is kept on the request for ``usable_snapshot``.
     """
-    header_name = get_setting("VISITOR_HEADER")
-    trusted = is_api_client(request)
-    parse = parse_raw_visitor_id if trusted else parse_visitor_token
-    for field, value in (
-        ("visitor_id", body_value),
-        (header_name, request.headers.get(header_name)),
-    ):
-        if value in (None, ""):
-            continue
-        visitor_id = parse(value)
-        if visitor_id is None:
-            raise ValidationError({field: ["Invalid or forged visitor id."]})
-        request._pz_id_source = field
-        return visitor_id
-    if trusted:
-        return None
-    request._pz_id_source = "cookie"
-    return visitor_id_from_request(request._request)
+    try:
+        visitor_id, source = resolve_visitor_id(
+            request._request, body_value=body_value, trusted=is_api_client(request), strict=True
+        )
+    except ForgedVisitorId as exc:
+        raise ValidationError({exc.source: ["Invalid or forged visitor id."]}) from None
+    if source:
+        request._pz_id_source = source
+    elif not is_api_client(request):
+        request._pz_id_source = IMPLICIT
+    return visitor_id
 
 
 def may_act_for(request, snapshot: ProfileSnapshot) -> bool:

@@ -16,15 +16,25 @@ from __future__ import annotations
 
 import inspect
 
+from django.apps import apps
+from django.templatetags.static import static
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema as _extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
+
+from ...registry import allowed_properties, event_types
 
 __all__ = [
     "AutoSchema",
     "DocsView",
     "PersonalizationAutoSchema",
     "SchemaView",
+    "TryItView",
     "extend_schema",
 ]
 
@@ -93,11 +103,121 @@ class SchemaView(SpectacularAPIView):
         return super().get(request, *args, **kwargs)
 
 
+_JSON_TYPES = {int: "integer", float: "number", str: "string", list: "array", bool: "boolean"}
+
+
+def _property_schema(types: tuple[type, ...]) -> dict:
+    names = sorted({_JSON_TYPES.get(t, "object") for t in types})
+    if names == ["integer", "number"]:
+        return {"type": "number"}
+    if len(names) == 1:
+        schema = {"type": names[0]}
+        if names[0] == "array":
+            schema["items"] = {"type": "string"}
+        return schema
+    return {"oneOf": [{"type": name} for name in names]}
+
+
+def event_item_schema() -> dict:
+    """One schema per registered event type (built-in and the host's), each naming its
+    properties and which of them are required, discriminated by ``type``."""
+    variants = []
+    for name, event_type in sorted(event_types().items()):
+        allowed = allowed_properties(event_type)
+        properties = {
+            "type": {"type": "string", "enum": [name]},
+            "id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "description": "Idempotency key: a repeated event is stored once.",
+            },
+            "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Defaults to now.",
+            },
+            "properties": {
+                "type": "object",
+                "properties": {key: _property_schema(types) for key, types in allowed.items()},
+                **({"required": sorted(event_type.required)} if event_type.required else {}),
+            },
+            "signature": {
+                "type": "string",
+                "description": "A server's signature (sign_event) letting a browser "
+                "relay a trusted type.",
+            },
+        }
+        variants.append(
+            {
+                "title": name,
+                "type": "object",
+                "description": event_type.description or f"An event of type {name}.",
+                "properties": properties,
+                "required": ["type", "properties"] if event_type.required else ["type"],
+            }
+        )
+    return {"oneOf": variants}
+
+
+class EventItemFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "personalization.api.v1.serializers.EventItemField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return event_item_schema()
+
+
 class DocsView(SpectacularRedocView):
-    """ReDoc over the schema, left out of it, whatever the host's schema class."""
+    """ReDoc over the schema, left out of it, whatever the host's schema class. Its page
+    loads no fonts from a CDN (system fonts instead), so it works offline."""
 
     schema = AutoSchema()
+    template_name = "personalization/api/redoc.html"
+
+    @staticmethod
+    def _redoc_standalone():
+        if _sidecar():
+            return static("drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js")
+        return SpectacularRedocView._redoc_standalone()
 
     @extend_schema(exclude=True)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class TryItView(SpectacularSwaggerSplitView):
+    """Swagger UI with "Try it out", served from drf-spectacular-sidecar (no CDN), its script
+    from this same URL, under a Content-Security-Policy that allows only this site."""
+
+    schema = AutoSchema()
+    CSP = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; connect-src 'self'; font-src 'self'; frame-ancestors 'self'"
+    )
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @staticmethod
+    def _swagger_ui_resource(filename):
+        if _sidecar():
+            return static(f"drf_spectacular_sidecar/swagger-ui-dist/{filename}")
+        return SpectacularSwaggerSplitView._swagger_ui_resource(filename)
+
+    @staticmethod
+    def _swagger_ui_favicon():
+        if _sidecar():
+            return static("drf_spectacular_sidecar/swagger-ui-dist/favicon-32x32.png")
+        return SpectacularSwaggerSplitView._swagger_ui_favicon()
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Content-Security-Policy"] = self.CSP
+        return response
+
+
+def _sidecar() -> bool:
+    """Whether drf-spectacular-sidecar's assets are served by this site: then the docs use
+    them whatever the ``*_DIST`` settings say, and ask no CDN."""
+    return apps.is_installed("drf_spectacular_sidecar")

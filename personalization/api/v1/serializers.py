@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ...conf import get_setting
-from ...consent.purposes import PURPOSES
+from ...consent.purposes import DESCRIPTIONS, PURPOSES
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -69,11 +69,17 @@ class ClientContextSerializer(serializers.Serializer):
     gpc = StrictBooleanField(required=False)
 
 
+class EventItemField(serializers.JSONField):
+    """One event, validated on its own by ``validate_events`` (a bad one does not fail the
+    batch). Documented as one schema per registered event type (``schema.py``), so the docs
+    list each type's properties, including types a host registers."""
+
+
 class EventBatchSerializer(serializers.Serializer):
     visitor_id = serializers.CharField(
         required=False, help_text="Signed visitor token (or X-Visitor-Id header, or cookie)."
     )
-    events = serializers.ListField(child=serializers.JSONField(), allow_empty=False, min_length=1)
+    events = serializers.ListField(child=EventItemField(), allow_empty=False, min_length=1)
     context = ClientContextSerializer(required=False)
 
     def validate_events(self, value):
@@ -198,9 +204,21 @@ class PurposeStateSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
+ConsentPurposesSerializer = type(
+    "ConsentPurposesSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "Each purpose by name, with what it allows.",
+        **{
+            purpose: PurposeStateSerializer(help_text=DESCRIPTIONS[purpose]) for purpose in PURPOSES
+        },
+    },
+)
+
+
 class ConsentStateSerializer(serializers.Serializer):
     visitor_token = serializers.CharField(allow_null=True)
-    purposes = serializers.DictField(child=PurposeStateSerializer())
+    purposes = ConsentPurposesSerializer()
 
 
 class TraitsSerializer(serializers.Serializer):

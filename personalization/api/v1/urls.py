@@ -8,7 +8,7 @@ from . import (
     segment_views,
     views,
 )
-from .schema import DocsView, SchemaView
+from .schema import DocsView, SchemaView, TryItView
 
 urlpatterns = [
     path("events", views.EventsView.as_view(), name="events"),
@@ -42,4 +42,5 @@ urlpatterns = [
         name="schema",
     ),
     path("docs", DocsView.as_view(url_name="personalization_api:schema"), name="docs"),
+    path("docs/try", TryItView.as_view(url_name="personalization_api:schema"), name="docs-try"),
 ]

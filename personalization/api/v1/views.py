@@ -88,7 +88,7 @@ def _context_for(request, body_context: dict) -> RequestContext:
     fields = {k: v for k, v in body_context.items() if k in {"url", "referrer"}}
     if is_api_client(request):
         user_agent = body_context.get("user_agent", "")
-        return RequestContext.from_user_agent(
+        relayed = RequestContext.from_user_agent(
             user_agent,
             country=body_context.get("country", "").upper(),
             region=body_context.get("region", "").upper(),
@@ -98,6 +98,9 @@ def _context_for(request, body_context: dict) -> RequestContext:
             dnt=body_context.get("dnt", False),
             gpc=body_context.get("gpc", False),
         )
+        # A caller holding the secret key is the site's own server: it decided to send these
+        # events, whatever user agent it relays (or none, from curl), so it is never a bot.
+        return dataclasses.replace(relayed, is_bot=False)
     if "language" in body_context and not base.language:
         fields["language"] = body_context["language"].lower()
     return dataclasses.replace(base, **fields)
@@ -114,6 +117,14 @@ class EventsView(PersonalizationAPIView):
         request=s.EventBatchSerializer,
         responses={
             202: s.IngestResultSerializer,
+            200: OpenApiResponse(
+                s.IngestResultSerializer,
+                description=(
+                    "Nothing was stored: the events were ignored, for the reason the "
+                    "`Personalization-Ignored` header and `ignored_reason` give "
+                    "(`no_consent`, `do_not_track` or `bot`)."
+                ),
+            ),
             400: OpenApiResponse(description="Malformed batch, or no valid event in it."),
             413: OpenApiResponse(description="Body larger than PERSONALIZATION_MAX_BODY_BYTES."),
         },
@@ -161,7 +172,16 @@ class EventsView(PersonalizationAPIView):
         body.update(visitor_token=visitor_token(visitor_id), errors=errors)
         if errors and not events:
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        if body["ignored"]:
+            # Not a 202: nothing was accepted, and a caller checking only the status (curl, a
+            # quick integration) must not read that as success.
+            response = Response(body, status=status.HTTP_200_OK)
+            response[IGNORED_HEADER] = f"{body['ignored_reason']}; count={body['ignored']}"
+            return response
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+IGNORED_HEADER = "Personalization-Ignored"
 
 
 def _consent_state(visitor_id, context: RequestContext) -> dict:

@@ -30,7 +30,10 @@
  *
  * The browser's IANA time zone (Intl) is kept in the `pz_tz` cookie (no identifier, a year,
  * SameSite=Lax) so that time-of-day and day-of-week conditions on server-rendered pages use the
- * visitor's clock instead of the site's; data-timezone-cookie="false" turns that off.
+ * visitor's clock instead of the site's; data-timezone-cookie="false" turns that off. Like every
+ * cookie of the plugin it waits for consent: it is set once the server has accepted one of the
+ * visitor's events (it only does with their consent), and removed when events are ignored for
+ * want of consent.
  */
 (function (window, document) {
   "use strict";
@@ -80,7 +83,12 @@
   }
 
   function remember(body) {
-    if (body && typeof body.visitor_token === "string" && body.visitor_token) token = body.visitor_token;
+    if (!body) return;
+    if (typeof body.visitor_token === "string" && body.visitor_token) token = body.visitor_token;
+    // The server collects this visitor's events only with their consent: that is when the
+    // time-zone cookie may be set; events ignored for want of consent take it away again.
+    if (body.accepted > 0 || body.duplicates > 0) rememberTimeZone();
+    else if (body.ignored_reason === "no_consent") forgetTimeZone();
   }
 
   function send(events, beacon) {
@@ -140,6 +148,14 @@
     track("page_view", {url: url.slice(0, 1000), title: String(document.title || "").slice(0, 1000)});
   }
 
+  function hasTimeZoneCookie() {
+    return /(?:^|;\s*)pz_tz=/.test(String(document.cookie || ""));
+  }
+
+  function forgetTimeZone() {
+    if (hasTimeZoneCookie()) document.cookie = "pz_tz=; path=/; max-age=0; SameSite=Lax";
+  }
+
   function rememberTimeZone() {
     if (config.timezoneCookie === "false") return;
     let zone = "";
@@ -152,7 +168,7 @@
     const secure = window.location && window.location.protocol === "https:" ? "; Secure" : "";
     document.cookie = "pz_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax" + secure;
   }
-  rememberTimeZone();
+  if (hasTimeZoneCookie()) rememberTimeZone(); // set after consent (remember): keep it current
   // {% tracker_page_view %}: <script type="application/json" id="pz-page-view">, written by the
   // server into every copy of the page, cached or not.
   function renderedPageView() {

@@ -24,12 +24,15 @@ variant sign up a little more often, so the experiment's results page fills with
 from __future__ import annotations
 
 import random
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -57,6 +60,9 @@ GROUPS = (
     "Personalization privacy officers",
 )
 HISTORY_DAYS = 28
+# Fixed, so that running `make demo` again finds the same visitors (and adds none).
+DEFAULT_SEED = 2026
+DEFAULT_VISITORS = 800
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,6 +281,7 @@ class SeedStats:
     ignored: int = 0
     purchases: int = 0
     exposed: int = 0
+    existing: int = 0  # already seeded by an earlier run with the same seed: left as they are
     by_archetype: dict[str, int] = field(default_factory=dict)
     # The latent persona each visitor was generated from (benchmarks score the clustering
     # against it; it is never stored on the profile).
@@ -480,6 +487,18 @@ def raw_personalized_block(data: dict, owner: str) -> dict:
     }
 
 
+def demo_api_key() -> str:
+    """The demo's API key, generated once into ``settings.DEMO_API_KEY_FILE`` (git-ignored),
+    which the demo's settings read with DEBUG, so the docs' curl examples work as written."""
+    path = Path(settings.DEMO_API_KEY_FILE)
+    key = path.read_text().strip() if path.is_file() else ""
+    if not key:
+        key = secrets.token_urlsafe(24)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+    return key
+
+
 def has_personalized_block(page) -> bool:
     return any(block.block_type == "personalized" for block in page.body)
 
@@ -494,9 +513,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--visitors", type=int, default=2000, help="Synthetic visitors to simulate (2000)."
+            "--visitors",
+            type=int,
+            default=DEFAULT_VISITORS,
+            help=f"Synthetic visitors to simulate ({DEFAULT_VISITORS}).",
         )
-        parser.add_argument("--seed", type=int, default=None, help="Random seed (reproducible).")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=DEFAULT_SEED,
+            help=f"Random seed ({DEFAULT_SEED}): the same seed makes the same visitors, so a "
+            "re-run adds none.",
+        )
         parser.add_argument(
             "--no-visitors", action="store_true", help="Create content and users only."
         )
@@ -519,18 +547,28 @@ class Command(BaseCommand):
             self.train_models()
         sizes = self.seed_segments()
         recommender = self.seed_recommender()
+        api_key = demo_api_key()
         self.stdout.write(self.style.SUCCESS("Demo site ready."))
         self.stdout.write(f"  pages created:    {self.created_pages}")
         self.stdout.write(f"  articles:         {ArticlePage.objects.live().count()}")
         self.stdout.write(f"  products:         {ProductPage.objects.live().count()}")
         self.stdout.write(f"  home page:        {home.title} (id {home.pk})")
+        from personalization.variants.models import PersonalizedContent
+
+        with_block = sum(
+            has_personalized_block(page)
+            for page in [home, *ArticlePage.objects.filter(slug__in=seed_data.PERSONALIZED_BLOCKS)]
+        )
         self.stdout.write(
-            f"  personalized:     {snippets} snippets created, "
-            f"{self.personalized_blocks_added} page blocks added"
+            f"  personalized:     {PersonalizedContent.objects.count()} snippets "
+            f"({snippets} created now), {with_block} pages with a personalized block "
+            f"({self.personalized_blocks_added} added now)"
         )
         if not no_visitors and visitors:
             self.stdout.write(
-                f"  visitors:         {stats.visitors} ({stats.consented} with analytics consent)"
+                f"  visitors:         {stats.visitors - stats.existing} added, "
+                f"{stats.existing} already there (seed {seed}; "
+                f"{stats.consented} of {stats.visitors} with analytics consent)"
             )
             self.stdout.write(f"  visits:           {stats.visits}")
             self.stdout.write(
@@ -552,6 +590,10 @@ class Command(BaseCommand):
                 f"  recommender:      v{recommender.pk} {recommender.algorithm}, "
                 f"{recommender.n_interactions} interactions, NDCG@10 {ndcg} (time split)"
             )
+        self.stdout.write(
+            f"  API key (demo):   {api_key}  (in {settings.DEMO_API_KEY_FILE.name}; send it as "
+            f"'Authorization: Api-Key {api_key}'; the demo reads it with DEBUG=1 only)"
+        )
 
     def seed_recommender(self):
         """Train and activate a recommender so "Recommended for you" shows at once."""
@@ -862,13 +904,20 @@ class Command(BaseCommand):
         stats = SeedStats()
         started = time.monotonic()
         tools = (record_consent, ingest_events, fold_visitor)
+        from personalization.consent.models import ConsentRecord
+        from personalization.profiles.models import VisitorProfile
+
+        # Visitors who declined have consent records but no profile.
+        self.existing_ids = set(VisitorProfile.objects.values_list("visitor_id", flat=True))
+        self.existing_ids |= set(ConsentRecord.objects.values_list("visitor_id", flat=True))
         for first in range(1, count + 1, 100):
             with transaction.atomic():  # commit every 100 visitors: far fewer fsyncs on SQLite
                 for n in range(first, min(first + 100, count + 1)):
                     self.seed_one_visitor(n, count, rng, simulator, stats, started, tools)
         elapsed = time.monotonic() - started
         self.stdout.write(
-            f"Simulated {stats.visitors} visitors in {elapsed:.1f}s"
+            f"Simulated {stats.visitors - stats.existing} new visitors "
+            f"({stats.existing} already there) in {elapsed:.1f}s"
             + (f" (seed {seed})" if seed is not None else "")
             + "."
         )
@@ -885,6 +934,10 @@ class Command(BaseCommand):
         stats.visitors += 1
         stats.by_archetype[archetype.name] = stats.by_archetype.get(archetype.name, 0) + 1
         stats.latent[visitor_id] = archetype.name
+        # A visitor an earlier run with this seed made: their visits are still generated (the
+        # random stream must not drift for the visitors after them) but nothing is written.
+        existing = visitor_id in self.existing_ids
+        stats.existing += existing
 
         if rng.random() < 0.9:
             choices = {
@@ -901,7 +954,8 @@ class Command(BaseCommand):
                 "personalization": False,
                 "marketing": False,
             }
-        record_consent(visitor_id, choices, source="seed_demo")
+        if not existing:
+            record_consent(visitor_id, choices, source="seed_demo")
 
         device = pick(rng, archetype.devices)
         country = pick(rng, archetype.countries)
@@ -915,6 +969,8 @@ class Command(BaseCommand):
                 archetype, start, key, visit_no, signed_up
             )
             context = simulator.context_for_visit(archetype, visit_device, country, landing)
+            if existing:
+                continue
             if visit_no == 0 and self.experiment is not None and choices["analytics"]:
                 arm = self.show_banner(visitor_id, context, start)
                 stats.exposed += arm is not None
@@ -942,7 +998,8 @@ class Command(BaseCommand):
             if result.accepted:
                 stats.purchases += sum(1 for e in events if e.type == "purchase")
 
-        fold_visitor(visitor_id)
+        if not existing:
+            fold_visitor(visitor_id)
         if n == count and self.experiment is not None:
             from personalization.experiments.services import flush_exposures
 
