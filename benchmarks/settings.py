@@ -11,3 +11,5 @@ PERSONALIZATION_THROTTLE_RATES = {}  # benchmarks must not be throttled
 PERSONALIZATION_API_KEYS = {"bench": "bench-secret"}
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
+# BENCH_FOLD_MODE=inline measures folding in the request (freshness without the Celery hop).
+PERSONALIZATION_FOLD_MODE = __import__("os").environ.get("BENCH_FOLD_MODE", "auto")

@@ -362,3 +362,92 @@ def test_type_errors_name_each_kind_once(visitor):
         "events[1].properties.query": "Must be a string.",
         "events[2].properties.tags": "Must be a list.",
     }
+
+
+BATCH_BODIES = [
+    {"events": [{"type": "click"}]},
+    {"events": [{"type": "click"}], "visitor_id": "abc"},
+    {"events": [{"type": "click"}], "visitor_id": " abc "},
+    {"events": [{"type": "click"}], "visitor_id": ""},
+    {"events": [{"type": "click"}], "visitor_id": None},
+    {"events": [{"type": "click"}], "visitor_id": 12},
+    {"events": [{"type": "click"}, None]},
+    {"events": [{"type": "click"}, "x", 3]},
+    {"events": []},
+    {"events": {"type": "click"}},
+    {"events": [{"type": "click"}] * 501},
+    {"events": [{"type": "click"}], "other": 1},
+    {"events": [{"type": "click"}], "context": None},
+    {"events": [{"type": "click"}], "context": []},
+    {"events": [{"type": "click"}], "context": {"url": "https://a.example/", "referrer": ""}},
+    {"events": [{"type": "click"}], "context": {"url": " https://a.example/ "}},
+    {"events": [{"type": "click"}], "context": {"url": "x" * 2001}},
+    {"events": [{"type": "click"}], "context": {"url": 5}},
+    {"events": [{"type": "click"}], "context": {"country": "de", "region": "BY"}},
+    {"events": [{"type": "click"}], "context": {"country": "Germany"}},
+    {"events": [{"type": "click"}], "context": {"country": ""}},
+    {"events": [{"type": "click"}], "context": {"dnt": True, "gpc": False}},
+    {"events": [{"type": "click"}], "context": {"dnt": "yes"}},
+    {"events": [{"type": "click"}], "context": {"dnt": 1}},
+    {"events": [{"type": "click"}], "context": {"language": "en\n"}},
+    {"events": [{"type": "click"}], "context": {"mystery": {"a": 1}}},
+]
+
+
+@pytest.mark.parametrize("body", BATCH_BODIES)
+def test_plain_batch_fast_path_agrees_with_the_serializer(body):
+    """The fast path either declines (the serializer answers) or gives the serializer's data."""
+    from personalization.api.v1.serializers import EventBatchSerializer, plain_event_batch
+
+    fast = plain_event_batch(body)
+    serializer = EventBatchSerializer(data=body)
+    if fast is None:
+        return
+    assert serializer.is_valid(), serializer.errors
+    assert json.loads(json.dumps(fast)) == json.loads(json.dumps(serializer.validated_data))
+
+
+def test_plain_batches_take_the_fast_path():
+    from personalization.api.v1.serializers import plain_event_batch
+
+    plain = [BATCH_BODIES[i] for i in (0, 1, 11, 14, 18, 20, 21, 25)]
+    assert all(plain_event_batch(body) is not None for body in plain)
+
+
+def test_padded_context_is_trimmed_as_the_schema_says(visitor):
+    response = visitor.send(
+        {"type": "click", "id": "pad"}, context={"url": "  https://a.example/x  ", "region": " "}
+    )
+    assert response.status_code == 202
+    stored = Event.objects.get(visitor_id=visitor.id, key="c:pad")
+    assert stored.context["url"] == "https://a.example/x"
+
+
+def test_a_batch_is_one_insert(visitor):
+    """One statement stores the whole batch (and a re-sent batch finds every event stored)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    events = [
+        {"type": "page_view", "id": f"b{i}", "properties": {"page_id": i, "tags": ["a", "b"]}}
+        for i in range(100)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        response = visitor.send(*events)
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 100
+    inserts = [
+        q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "personalization_event"')
+    ]
+    assert len(inserts) == 1
+    stored = Event.objects.filter(visitor_id=visitor.id).order_by("key")
+    assert stored.count() == 100
+    first = stored.get(key="c:b7")
+    assert (first.type, first.properties, first.folded) == (
+        "page_view",
+        {"page_id": 7, "tags": ["a", "b"]},
+        True,  # eager mode folds in the request
+    )
+    assert visitor.profile()["counts"]["page_view|tag:a"] == 100
+    again = visitor.send(*events)
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (0, 100)

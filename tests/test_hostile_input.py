@@ -89,6 +89,15 @@ def test_nul_and_lone_surrogates_in_events_are_a_400_naming_the_field(
     assert not Event.objects.exists()
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+def test_non_finite_numbers_are_a_400_naming_the_field(visitor, number):
+    """The parser finds them (json.loads reads NaN/Infinity, and 1e999 as inf) by path."""
+    raw = '{"purposes": {"analytics": true, "marketing": NUMBER}}'.replace("NUMBER", number)
+    response = post(visitor.client, CONSENT_URL, raw, visitor.token)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"purposes.marketing": ["Must be a finite number."]}
+
+
 @pytest.mark.parametrize(
     "url, body, field",
     [

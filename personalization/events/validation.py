@@ -9,6 +9,7 @@ import hmac
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,45 @@ class EventError(ValueError):
         self.message = message
 
 
-def _timestamp(value: Any, now: datetime) -> datetime:
+@dataclass(frozen=True)
+class _Limits:
+    """The settings validation reads, read once per batch instead of several times per event."""
+
+    latest: datetime
+    earliest: datetime
+    max_age_days: int
+    max_value: Any
+    max_properties_bytes: int
+    browser_types: frozenset[str]
+    types: dict[str, Any]
+    allowed: dict[str, dict[str, tuple[type, ...]]]
+
+    @classmethod
+    def at(cls, now: datetime) -> _Limits:
+        days = get_setting("MAX_EVENT_AGE_DAYS")
+        return cls(
+            latest=now + timedelta(seconds=get_setting("MAX_CLOCK_SKEW_SECONDS")),
+            earliest=now - timedelta(days=days),
+            max_age_days=days,
+            max_value=get_setting("MAX_EVENT_VALUE"),
+            max_properties_bytes=get_setting("MAX_PROPERTIES_BYTES"),
+            browser_types=frozenset(get_setting("BROWSER_EVENT_TYPES")),
+            types=event_types(),
+            allowed={},
+        )
+
+    def allowed_for(self, name: str) -> dict[str, tuple[type, ...]]:
+        known = self.allowed.get(name)
+        if known is None:
+            known = self.allowed[name] = allowed_properties(self.types[name])
+        return known
+
+
+# Built once: json.dumps(value, separators=...) builds a new encoder on every call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def _timestamp(value: Any, now: datetime, limits: _Limits) -> datetime:
     if value is None:
         return now
     if isinstance(value, bool):
@@ -56,10 +95,10 @@ def _timestamp(value: Any, now: datetime) -> datetime:
             raise EventError("timestamp", "Needs a time zone offset (e.g. 'Z' or '+02:00').")
     else:
         raise EventError("timestamp", "Must be an ISO 8601 string or epoch milliseconds.")
-    if parsed > now + timedelta(seconds=get_setting("MAX_CLOCK_SKEW_SECONDS")):
+    if parsed > limits.latest:
         raise EventError("timestamp", "Is in the future.")
-    if parsed < now - timedelta(days=get_setting("MAX_EVENT_AGE_DAYS")):
-        raise EventError("timestamp", f"Is older than {get_setting('MAX_EVENT_AGE_DAYS')} days.")
+    if parsed < limits.earliest:
+        raise EventError("timestamp", f"Is older than {limits.max_age_days} days.")
     return parsed
 
 
@@ -121,13 +160,13 @@ def type_names(types: tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(TYPE_NAMES.get(t, f"a {t.__name__}") for t in types))
 
 
-def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
+def _properties(event_type_name: str, value: Any, limits: _Limits) -> dict[str, Any]:
     if value is None:
         value = {}
     if not isinstance(value, dict):
         raise EventError("properties", "Must be an object.")
-    event_type = event_types()[event_type_name]
-    known = allowed_properties(event_type)
+    event_type = limits.types[event_type_name]
+    known = limits.allowed_for(event_type_name)
     for name in event_type.required:
         if value.get(name) is None:
             raise EventError(f"properties.{name}", f"Required for '{event_type_name}' events.")
@@ -146,10 +185,8 @@ def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
     if isinstance(amount, int | float) and not isinstance(amount, bool):
         if amount < 0:
             raise EventError("properties.value", "Must not be negative.")
-        if amount > get_setting("MAX_EVENT_VALUE"):
-            raise EventError(
-                "properties.value", f"Must be at most {get_setting('MAX_EVENT_VALUE'):,}."
-            )
+        if amount > limits.max_value:
+            raise EventError("properties.value", f"Must be at most {limits.max_value:,}.")
     page_id = value.get("page_id")
     if isinstance(page_id, int) and not 0 <= page_id <= MAX_BIGINT:
         raise EventError("properties.page_id", "Must be a page id (0 to 2^63-1).")
@@ -158,9 +195,9 @@ def _properties(event_type_name: str, value: Any) -> dict[str, Any]:
     tags = value.get("tags")  # null is allowed, as for any optional property
     if tags is not None and any(not isinstance(t, str) for t in tags):
         raise EventError("properties.tags", "Must be a list of strings.")
-    size = len(json.dumps(value, separators=(",", ":")))
-    if size > get_setting("MAX_PROPERTIES_BYTES"):
-        raise EventError("properties", f"Larger than {get_setting('MAX_PROPERTIES_BYTES')} bytes.")
+    size = len(_COMPACT.encode(value))
+    if size > limits.max_properties_bytes:
+        raise EventError("properties", f"Larger than {limits.max_properties_bytes} bytes.")
     return value
 
 
@@ -223,6 +260,12 @@ def validate_event(
     API-key clients) is trusted.
     """
     now = now or timezone.now()
+    return _validate(raw, now, _Limits.at(now), trusted=trusted, visitor_id=visitor_id)
+
+
+def _validate(
+    raw: Any, now: datetime, limits: _Limits, *, trusted: bool, visitor_id: uuid.UUID | None
+) -> EventIn:
     if not isinstance(raw, dict):
         raise EventError("", "Each event must be an object.")
     unknown = set(raw) - {"type", "id", "timestamp", "properties", "signature"}
@@ -231,9 +274,9 @@ def validate_event(
     event_type = raw.get("type")
     if not isinstance(event_type, str) or not event_type:
         raise EventError("type", "Required, a string.")
-    if event_type not in event_types():
+    if event_type not in limits.types:
         raise EventError("type", f"Unknown event type '{event_type[:64]}'.")
-    if not trusted and not browser_safe(event_type):
+    if not trusted and event_type not in limits.browser_types:
         _check_trust(raw, event_type, visitor_id)
     client_id = raw.get("id")
     if client_id is not None and (
@@ -242,8 +285,8 @@ def validate_event(
         raise EventError("id", "Must be 1-64 characters of letters, digits, '_.:-'.")
     return EventIn(
         type=event_type,
-        timestamp=_timestamp(raw.get("timestamp"), now),
-        properties=_properties(event_type, raw.get("properties")),
+        timestamp=_timestamp(raw.get("timestamp"), now, limits),
+        properties=_properties(event_type, raw.get("properties"), limits),
         client_id=client_id,
     )
 
@@ -257,11 +300,12 @@ def validate_events(
 ) -> tuple[list[EventIn], list[dict[str, Any]]]:
     """Validate a batch item by item: (good events, errors with index, field and message)."""
     now = now or timezone.now()
+    limits = _Limits.at(now)
     valid: list[EventIn] = []
     errors: list[dict[str, Any]] = []
     for index, raw in enumerate(raw_events):
         try:
-            valid.append(validate_event(raw, now=now, trusted=trusted, visitor_id=visitor_id))
+            valid.append(_validate(raw, now, limits, trusted=trusted, visitor_id=visitor_id))
         except EventError as exc:
             field = f"events[{index}].{exc.field}" if exc.field else f"events[{index}]"
             errors.append({"index": index, "field": field, "message": exc.message})

@@ -30,7 +30,7 @@ from ..sql import insert_on_conflict, lock_visitor
 from ..visitor_cache import bump_generation
 from .buckets import EPOCH, daily_horizon, day_start, fine_start, hour_start, hourly_horizon
 from .models import Granularity, ProfileCounter, VisitorProfile
-from .snapshot import refresh_snapshot
+from .snapshot import cached_snapshot, folded_snapshot, store_folded_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -236,16 +236,36 @@ def _fold_chunk(visitor_id: uuid.UUID, now: datetime, only: int | None = None) -
             Event.objects.filter(pk__in=[e.pk for e in events]).delete()
             return len(events), 0
         allowed = effective_consent(explicit)[PERSONALIZATION]
+        snapshot = None
         if allowed:
             profile = profile or _lock_profile(visitor_id)
+            # The cached snapshot, read before our bump drops it: it is the base the fold's
+            # deltas are added to when it holds exactly the counters this locked row counted.
+            base = cached_snapshot(visitor_id)
+            usable = (
+                base is not None
+                and base.exists
+                and base.visitor_id == visitor_id
+                and base.event_count == profile.event_count
+            )
             gap = timedelta(minutes=get_setting("VISIT_TIMEOUT_MINUTES"))
             for event in events:
                 _apply_to_profile(profile, event, gap)
-            _apply_counters(profile, _counter_deltas(events, now))
+            deltas = _counter_deltas(events, now)
+            _apply_counters(profile, deltas)
             profile.save()
+            if usable:
+                snapshot = folded_snapshot(
+                    base,
+                    profile,
+                    explicit,
+                    deltas,
+                    now=now,
+                    cap=_column_max(ProfileCounter, "value"),
+                )
         Event.objects.filter(Q(pk__in=[e.pk for e in events])).update(folded=True)
-        bump_generation(visitor_id)  # readers inside this transaction
-        transaction.on_commit(lambda: refresh_snapshot(visitor_id))
+        generation = bump_generation(visitor_id)  # readers inside this transaction
+        transaction.on_commit(lambda: store_folded_snapshot(visitor_id, snapshot, generation))
         if allowed:  # in the same transaction: segment membership moves with the counts
             profile_changed.send(VisitorProfile, visitor_id=visitor_id)
     return len(events), len(events) if allowed else 0

@@ -13,6 +13,7 @@ the text itself (no NUL or unpaired surrogate anywhere, which PostgreSQL cannot 
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from rest_framework import status
@@ -44,6 +45,24 @@ def json_depth_exceeds(text: str, limit: int) -> bool:
     return bool(skeleton)
 
 
+def _float_flagging(flagged: list[str]):
+    def parse_float(literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):
+            flagged.append(literal)
+        return value
+
+    return parse_float
+
+
+def _constant_flagging(flagged: list[str]):
+    def parse_constant(literal: str) -> float:
+        flagged.append(literal)
+        return float(literal)  # what json.loads returns for NaN, Infinity, -Infinity
+
+    return parse_constant
+
+
 class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"
@@ -72,15 +91,22 @@ class BoundedJSONParser(BaseParser):
             raise ParseError(f"Malformed JSON: {exc}") from None
         depth = get_setting("MAX_JSON_DEPTH")
         too_deep = json_depth_exceeds(text, depth)
+        flagged: list[str] = []
         try:
-            data = json.loads(text)
+            data = json.loads(
+                text,
+                parse_float=_float_flagging(flagged),
+                parse_constant=_constant_flagging(flagged),
+            )
         except RecursionError:
             too_deep = True
         except ValueError as exc:
             raise ParseError(f"Malformed JSON: {exc}") from None
         if too_deep:
             raise ValidationError({"body": [f"JSON nested deeper than {depth} levels."]})
-        found = find_unstorable(data)
+        # NUL and lone surrogates can only come from a \\u escape, and a non-finite number only
+        # from NaN/Infinity or a float too large: without either, the walk would find nothing.
+        found = find_unstorable(data) if ("\\u" in text or flagged) else None
         if found is not None:
             field, problem = found
             raise ValidationError({field: [problem]})

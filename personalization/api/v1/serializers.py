@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -83,6 +87,73 @@ class EventBatchSerializer(serializers.Serializer):
         if len(value) > limit:
             raise serializers.ValidationError(f"At most {limit} events per batch.")
         return value
+
+
+_BATCH_FIELDS = ("visitor_id", "events", "context")
+
+
+@functools.cache
+def _context_rules() -> dict[str, tuple[type, int | None, re.Pattern | None]]:
+    """Per context field of ``ClientContextSerializer``: (type, max length, pattern), read from
+    the serializer's own fields so the fast path below cannot drift from it."""
+    rules = {}
+    for name, f in ClientContextSerializer().fields.items():
+        if isinstance(f, StrictBooleanField):
+            rules[name] = (bool, None, None)
+        elif type(f) in (serializers.CharField, serializers.RegexField) and f.allow_blank:
+            patterns = [v.regex for v in f.validators if isinstance(v, RegexValidator)]
+            rules[name] = (str, f.max_length, patterns[0] if patterns else None)
+    return rules
+
+
+def plain_event_batch(data) -> dict | None:
+    """``EventBatchSerializer``'s validated data for a batch that needs none of its work, in
+    microseconds; None for anything else (then the serializer runs and gives its own answer).
+
+    A plain batch is a JSON object whose ``events`` is a list of 1 to ``MAX_BATCH_SIZE`` objects
+    (each is then checked by ``validate_events``), whose ``visitor_id`` is absent or a non-blank
+    string without surrounding spaces, and whose ``context`` is absent or an object whose known
+    fields hold what the serializer would keep unchanged. The serializer's per-item ``JSONField``
+    (a ``json.dumps`` of each event) and deep copies cost ~5 us per event for the same result.
+    """
+    if type(data) is not dict:
+        return None
+    events = data.get("events")
+    if type(events) is not list or not 1 <= len(events) <= get_setting("MAX_BATCH_SIZE"):
+        return None
+    for event in events:
+        if type(event) is not dict:
+            return None
+    out = {"events": events}
+    if "visitor_id" in data:
+        visitor_id = data["visitor_id"]
+        if type(visitor_id) is not str or not visitor_id or visitor_id != visitor_id.strip():
+            return None
+        out["visitor_id"] = visitor_id
+    if "context" in data:
+        context = data["context"]
+        if type(context) is not dict:
+            return None
+        rules = _context_rules()
+        kept = {}
+        for name, value in context.items():
+            rule = rules.get(name)
+            if rule is None:
+                if name in ClientContextSerializer._declared_fields:
+                    return None  # a field this path does not know how to check
+                continue  # unknown fields are dropped, as the serializer does
+            kind, max_length, pattern = rule
+            if type(value) is not kind:
+                return None
+            if kind is str and (
+                value != value.strip()
+                or (max_length is not None and len(value) > max_length)
+                or (pattern is not None and value and not pattern.search(value))
+            ):
+                return None
+            kept[name] = value
+        out["context"] = kept
+    return out
 
 
 class EventErrorSerializer(serializers.Serializer):
