@@ -117,3 +117,17 @@ def api_key(settings):
 
 def token_for(visitor_id: uuid.UUID) -> str:
     return sign_visitor_id(visitor_id)
+
+
+@pytest.fixture
+def wagtail_root(transactional_db):
+    """The Wagtail tree's root page. A transactional test (live server, ``transaction=True``)
+    flushes every table when it ends, the rows the migrations made included, so a later one
+    finds no root: it is made again, with the default locale, as the migrations make it."""
+    from wagtail.models import Locale, Page
+
+    root = Page.get_first_root_node()
+    if root is None:
+        Locale.objects.get_or_create(language_code=settings.LANGUAGE_CODE.split("-")[0])
+        root = Page.add_root(instance=Page(title="Root", slug="root"))
+    return root

@@ -15,7 +15,6 @@ import sys
 from io import StringIO
 from pathlib import Path
 
-import pytest
 from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,8 +36,7 @@ def test_the_docs_have_runnable_examples_for_the_api():
     assert all(DEMO_ADDRESS in code for _, code in demo_examples())
 
 
-@pytest.mark.django_db(transaction=True)
-def test_every_demo_example_runs_as_written(live_server, settings, tmp_path):
+def test_every_demo_example_runs_as_written(wagtail_root, live_server, settings, tmp_path):
     call_command("seed_demo", "--no-visitors", stdout=StringIO())
     key = secrets.token_urlsafe(24)
     (tmp_path / ".demo-api-key").write_text(key + "\n")

@@ -81,22 +81,15 @@ def desktop_page(chromium_browser, live_server):
 
 
 @pytest.fixture
-def site_home(transactional_db, live_server):
+def site_home(wagtail_root, live_server):
     """The demo's home page as the default site, served by the live server."""
     from urllib.parse import urlsplit
 
-    from wagtail.models import Page, Site
+    from wagtail.models import Site
 
     from cms_site.demo.models import HomePage
 
-    root = Page.get_first_root_node()
-    if root is None:  # an earlier live-server test flushed the tables the migrations filled
-        from django.conf import settings
-        from wagtail.models import Locale
-
-        Locale.objects.get_or_create(language_code=settings.LANGUAGE_CODE.split("-")[0])
-        root = Page.add_root(instance=Page(title="Root", slug="root"))
-    home = root.add_child(instance=HomePage(title="Home", slug="browser-home"))
+    home = wagtail_root.add_child(instance=HomePage(title="Home", slug="browser-home"))
     url = urlsplit(live_server.url)
     Site.objects.all().delete()
     Site.objects.create(hostname=url.hostname, port=url.port, root_page=home, is_default_site=True)
