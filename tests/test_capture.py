@@ -95,10 +95,40 @@ def test_capture_can_be_switched_off(visitor, article, settings):
     assert not Event.objects.exists()
 
 
-def test_tracker_script_is_served(db):
-    from django.contrib.staticfiles import finders
+def test_tracker_scripts_events_are_captured(visitor, article):
+    """The script the site ships posts to the endpoint the API mounts, and what it sends there
+    (a page view with the page's properties, carried by the visitor's cookie) is stored and
+    counted for that visitor."""
+    import json
+    import re
+    from pathlib import Path
 
-    assert finders.find("personalization/tracker.js")
+    from django.contrib.staticfiles import finders
+    from django.urls import reverse
+
+    script = Path(finders.find("personalization/tracker.js")).read_text()
+    endpoint = re.search(r'config\.endpoint \|\| "([^"]+)"', script).group(1)
+    assert endpoint == reverse("personalization_api:events")
+    assert "sendBeacon" in script  # the last batch survives the page closing
+
+    body = {
+        "events": [
+            {
+                "type": "page_view",
+                "id": "tracker-1",
+                "properties": {"page_id": article.pk, "tags": ["security"], "category": "guides"},
+            }
+        ],
+        "context": {"url": f"http://localhost{article.url}", "referrer": ""},
+    }
+    response = visitor.client.post(endpoint, json.dumps(body), content_type="application/json")
+    assert response.status_code == 202, response.content
+    event = Event.objects.get(visitor_id=visitor.id)
+    assert event.type == "page_view" and "tracker-1" in event.key
+    assert event.properties["page_id"] == article.pk
+    snap = get_snapshot(visitor.id)
+    assert snap.count("page_view", "tag:security") == 1
+    assert snap.count("page_view", f"page:{article.pk}") == 1
 
 
 def test_visit_view_keeps_one_visitor_across_pages(article):
