@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 VISITORS ?= 800
 
-.PHONY: demo test matrix lint format schema bench bench-decide bench-render worker clean
+.PHONY: demo test matrix mutants lint format schema bench bench-decide bench-render worker clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ test: $(VENV)/.installed
 # The suite against every supported Wagtail and Python (noxfile.py; docs/install.md).
 matrix: $(VENV)/.installed
 	$(VENV)/bin/nox
+
+# Mutation testing (docs/testing.md): a dev tool, installed on demand, so CI and users never
+# install it. Runs on SQLite; which files and tests: [tool.mutmut] in pyproject.toml.
+mutants: $(VENV)/.installed
+	$(PY) -m pip install --quiet "mutmut==3.8.1"
+	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
