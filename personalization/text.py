@@ -49,3 +49,19 @@ def find_unstorable(data: Any, path: str = "") -> tuple[str, str] | None:
             if found:
                 return found
     return None
+
+
+TYPE_NAMES = {
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def type_names(types: tuple[type, ...]) -> str:
+    """ "a number", "a string or a list": each kind named once (int and float are both "a
+    number", so (int, float) is not "a number or number")."""
+    return " or ".join(dict.fromkeys(TYPE_NAMES.get(t, f"a {t.__name__}") for t in types))

@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from ..conf import get_setting
 from ..registry import allowed_properties, event_types
-from ..text import text_problem
+from ..text import text_problem, type_names
 from ..types import EventIn
 
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
@@ -142,22 +142,6 @@ def _is_uuid(value: Any) -> bool:
     except ValueError:
         return False
     return isinstance(value, str)
-
-
-TYPE_NAMES = {
-    int: "a number",
-    float: "a number",
-    str: "a string",
-    bool: "true or false",
-    list: "a list",
-    dict: "an object",
-}
-
-
-def type_names(types: tuple[type, ...]) -> str:
-    """ "a number", "a string or a list": each kind named once (int and float are both "a
-    number", so (int, float) is not "a number or number")."""
-    return " or ".join(dict.fromkeys(TYPE_NAMES.get(t, f"a {t.__name__}") for t in types))
 
 
 def _properties(event_type_name: str, value: Any, limits: _Limits) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from django.db.models import Q
 
 from ..profiles.snapshot import ProfileSnapshot
+from ..text import type_names
 from ..types import RequestContext
 from . import fields as field_specs
 
@@ -137,22 +138,10 @@ def param(params: dict, name: str, types: tuple[type, ...], *, required: bool = 
             raise ConditionError(f"params.{name}", "Required.")
         return default
     if isinstance(value, bool) and bool not in types:
-        raise ConditionError(f"params.{name}", f"Must be {_names(types)}.")
+        raise ConditionError(f"params.{name}", f"Must be {type_names(types)}.")
     if not isinstance(value, types):
-        raise ConditionError(f"params.{name}", f"Must be {_names(types)}.")
+        raise ConditionError(f"params.{name}", f"Must be {type_names(types)}.")
     return value
-
-
-def _names(types: tuple[type, ...]) -> str:
-    names = {
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        bool: "true or false",
-        list: "a list",
-        dict: "an object",
-    }
-    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
 
 def choice(params: dict, name: str, choices, *, default=None) -> str:
