@@ -14,6 +14,7 @@ from personalization.events.models import Event
 from personalization.profiles.models import ProfileCounter, VisitorProfile
 
 from ..conftest import Visitor
+from .test_caching import use_page_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -24,16 +25,8 @@ PAGE_VIEW_SCRIPT = re.compile(
 
 @pytest.fixture
 def page_cache(settings):
-    """The middleware of docs/caching.md: UpdateCacheMiddleware first, SegmentKeyMiddleware
-    right after it, FetchFromCacheMiddleware last. Server-side page views stay on."""
-    middleware = [m for m in settings.MIDDLEWARE if not m.endswith("SegmentKeyMiddleware")]
-    settings.MIDDLEWARE = [
-        "django.middleware.cache.UpdateCacheMiddleware",
-        "personalization.middleware.SegmentKeyMiddleware",
-        *middleware,
-        "django.middleware.cache.FetchFromCacheMiddleware",
-    ]
-    settings.CACHE_MIDDLEWARE_SECONDS = 300
+    """The page cache of docs/caching.md, with server-side page views left on."""
+    use_page_cache(settings)
 
 
 def rendered(html: str) -> dict | None:

@@ -19,8 +19,9 @@ from .conftest import FALLBACK_TEXT, MOBILE_TEXT, VIP_TEXT
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def page_cache(settings):
+def use_page_cache(settings) -> None:
+    """The middleware of docs/caching.md: UpdateCacheMiddleware first, SegmentKeyMiddleware
+    right after it, FetchFromCacheMiddleware last."""
     middleware = [m for m in settings.MIDDLEWARE if not m.endswith("SegmentKeyMiddleware")]
     settings.MIDDLEWARE = [
         "django.middleware.cache.UpdateCacheMiddleware",
@@ -29,6 +30,11 @@ def page_cache(settings):
         "django.middleware.cache.FetchFromCacheMiddleware",
     ]
     settings.CACHE_MIDDLEWARE_SECONDS = 300
+
+
+@pytest.fixture
+def page_cache(settings):
+    use_page_cache(settings)
     settings.PERSONALIZATION_TRACK_PAGE_VIEWS = False
 
 
