@@ -1,7 +1,9 @@
-"""Every ``PERSONALIZATION_*`` setting with its default, read on each call.
+"""Every ``PERSONALIZATION_*`` setting with its default, read through ``get_setting``.
 
-Reading per call (instead of at import) keeps ``override_settings`` working in tests and lets a
-host project change a value without restarting workers that import us early.
+Values are looked up on first use and remembered: a hot request reads dozens of settings, and
+Django's lazy ``settings`` object answers a missing name (a default) through a slow path each
+time. ``override_settings`` (tests) sends ``setting_changed``, which forgets what was
+remembered, so overrides still apply at once.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     # Identity
@@ -180,6 +183,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+_remembered: dict[str, Any] = {}
+
+
 def get_setting(name: str) -> Any:
     """Return ``PERSONALIZATION_<name>`` from settings, or its default."""
-    return getattr(settings, f"PERSONALIZATION_{name}", DEFAULTS[name])
+    try:
+        return _remembered[name]
+    except KeyError:
+        value = getattr(settings, f"PERSONALIZATION_{name}", DEFAULTS[name])
+        _remembered[name] = value
+        return value
+
+
+def _forget_remembered(*, setting: str, **kwargs) -> None:
+    if setting.startswith("PERSONALIZATION_"):
+        _remembered.clear()
+
+
+setting_changed.connect(_forget_remembered, dispatch_uid="personalization.conf.forget")

@@ -16,6 +16,7 @@ from .experiments.models import Arm, Experiment, Exposure, Goal
 from .experiments.services import assign_visitor as assign_arms
 from .experiments.services import flush_exposures, log_content_edit
 from .profiles.identity import link_user, parse_visitor_token
+from .profiles.snapshot import register_deriver
 from .recommendations.models import RecommendationImpression
 from .recommendations.serving import flush_impressions as flush_recommendation_impressions
 from .recommendations.serving import forget_visitor_lists
@@ -23,6 +24,7 @@ from .registry import register_assigner
 from .scoring.services import assign_visitor as assign_persona_and_scores
 from .segments.base import sqlite_regexp
 from .segments.models import Segment
+from .segments.precomputed import with_profile_segments
 from .segments.services import (
     bump_definitions,
     forget_memberships,
@@ -138,6 +140,8 @@ def invalidate_experiments(sender, **kwargs):
 
 # Experiments put visitors into arms while their context is built (the arms join the cache key).
 register_assigner(assign_arms)
+# Profile-only segments are answered when a snapshot is cached, not on every request.
+register_deriver(with_profile_segments)
 
 
 @receiver(post_save, sender=Segment, dispatch_uid="personalization.segment_saved")

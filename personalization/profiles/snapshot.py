@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,7 +38,7 @@ from .buckets import (
 )
 from .models import Granularity, ProfileCounter, VisitorAlias, VisitorProfile
 
-SNAPSHOT_FORMAT = 2  # 2: 5-minute buckets
+SNAPSHOT_FORMAT = 3  # 2: 5-minute buckets; 3: ``derived``
 FINE_PER_HOUR = 60 // FINE_MINUTES
 
 
@@ -80,6 +81,9 @@ class ProfileSnapshot:
     totals: dict[str, tuple[int, float]] = field(default_factory=dict)
     # series key -> {5-minute index: (count, value)}, over the hourly window
     fine: dict[str, dict[int, tuple[int, float]]] = field(default_factory=dict)
+    # What higher layers computed from this state before it was cached, by name (segments:
+    # the results of profile-only segments, see ``segments.precomputed``). Never compared.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False)
     format: int = SNAPSHOT_FORMAT
 
     def _counted(
@@ -312,6 +316,25 @@ def _profile_fields(profile: VisitorProfile) -> dict[str, Any]:
     )
 
 
+# Functions that add ``derived`` data to a snapshot about to be cached. Higher layers register
+# them (``register_deriver``), so this layer calls them without importing them.
+_derivers: list[Callable[[ProfileSnapshot], ProfileSnapshot]] = []
+
+
+def register_deriver(deriver: Callable[[ProfileSnapshot], ProfileSnapshot]) -> None:
+    if deriver not in _derivers:
+        _derivers.append(deriver)
+
+
+def _cache_snapshot(key: str, snapshot: ProfileSnapshot) -> ProfileSnapshot:
+    """Store a snapshot with what the registered derivers add: work done once per change of
+    the profile instead of on every request that reads it."""
+    for deriver in _derivers:
+        snapshot = deriver(snapshot)
+    cache().set(key, snapshot, get_setting("SNAPSHOT_TTL_SECONDS"))
+    return snapshot
+
+
 def cached_snapshot(visitor_id: uuid.UUID) -> ProfileSnapshot | None:
     """The cached snapshot if it is current (its generation is the visitor's), else None; one
     cache round trip, never a query."""
@@ -381,6 +404,7 @@ def folded_snapshot(
         fine=_since(fine, first_fine),
         daily=_since(daily, first_day),
         totals=totals,
+        derived={},  # the base's were computed from the state before the fold
         **_profile_fields(profile),
     )
 
@@ -409,9 +433,9 @@ def store_folded_snapshot(
     generation = bump_generation(visitor_id)
     if snapshot is None or generation != folded_generation + 1:
         return _store_built(visitor_id, generation)
-    snapshot = dataclasses.replace(snapshot, generation=generation)
-    cache().set(snapshot_key(visitor_id), snapshot, get_setting("SNAPSHOT_TTL_SECONDS"))
-    return snapshot
+    return _cache_snapshot(
+        snapshot_key(visitor_id), dataclasses.replace(snapshot, generation=generation)
+    )
 
 
 def refresh_snapshot(visitor_id: uuid.UUID) -> ProfileSnapshot:
@@ -429,8 +453,7 @@ def _store_built(visitor_id: uuid.UUID, generation: int) -> ProfileSnapshot:
         # Nothing is stored about this visitor (erased meanwhile): leave no key named after them.
         cache().delete_many(snapshot_keys(visitor_id))
         return snapshot
-    cache().set(snapshot_key(visitor_id), snapshot, get_setting("SNAPSHOT_TTL_SECONDS"))
-    return snapshot
+    return _cache_snapshot(snapshot_key(visitor_id), snapshot)
 
 
 def snapshot_keys(visitor_id: uuid.UUID) -> list[str]:
@@ -457,8 +480,7 @@ def get_snapshot(
         or snapshot.format != SNAPSHOT_FORMAT
         or snapshot.generation != generation
     ):
-        snapshot = build_snapshot(visitor_id, generation=generation)
-        store.set(skey, snapshot, get_setting("SNAPSHOT_TTL_SECONDS"))
+        snapshot = _cache_snapshot(skey, build_snapshot(visitor_id, generation=generation))
     if snapshot.alias_of is not None and _depth == 0:
         return get_snapshot(snapshot.alias_of, _depth=1)
     return snapshot

@@ -16,8 +16,9 @@ from ..consent.services import effective_consent
 from ..profiles.snapshot import ProfileSnapshot, get_snapshot
 from ..types import RequestContext
 from .base import EvalContext
-from .definitions import CompiledSegment, compiled_segments
+from .definitions import CompiledSegment, compiled_segments, definitions_version
 from .models import Segment, SegmentMembership
+from .precomputed import Precomputed, precomputed_for
 
 
 def evaluate(
@@ -30,14 +31,21 @@ def evaluate(
     is_authenticated: bool = False,
     user_groups: frozenset[str] = frozenset(),
     static_members: dict[int, bool] | None = None,
+    precomputed: Precomputed | None = None,
 ) -> list[str]:
-    """Slugs of the segments the visitor is in now, highest priority first. No I/O."""
+    """Slugs of the segments the visitor is in now, highest priority first. No I/O.
+
+    ``precomputed`` answers the profile-only segments (see ``precomputed``); the others are
+    evaluated here."""
     now = now or timezone.now()
     matched: list[str] = []
     held: set[str] = set()
+    answered = precomputed.evaluated if precomputed is not None else frozenset()
     for segment in segments:
         if segment.kind == Segment.Kind.STATIC:
             hit = bool(static_members and static_members.get(segment.id))
+        elif segment.slug in answered:
+            hit = segment.slug in precomputed.matched
         else:
             ctx = EvalContext(
                 snapshot=snapshot,
@@ -85,6 +93,7 @@ def visitor_segments(
 
     Callers that already read the definitions version pass it, saving a round trip.
     """
+    version = definitions_version() if version is None else version
     segments = compiled_segments(version)
     if snapshot is None:
         snapshot = visitor_snapshot(visitor_id)
@@ -100,9 +109,12 @@ def visitor_segments(
             ).values_list("segment_id", flat=True),
             True,
         )
+    now = timezone.now()
     return evaluate(
         snapshot,
         segments,
+        now=now,
+        precomputed=precomputed_for(snapshot, version, now),
         request=request,
         timezone_name=timezone_name,
         is_authenticated=is_authenticated,

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 BUFFER_KEY = "personalization:impressions:buffer"
 FLUSH_LOCK_KEY = "personalization:impressions:flushing"
 DEFINITIONS_TTL = 60.0  # seconds; a safety net should the version key be evicted
+MAX_REPRESENTATIONS = 4096
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,34 @@ def snippet_definitions(content_version: str) -> dict[str, CompiledSnippet]:
         return _snippets[2]
     compiled = {s.slug: compile_snippet(s) for s in PersonalizedContent.objects.all()}
     _snippets = (content_version, time.monotonic(), compiled)
+    _representations.clear()
     return compiled
+
+
+# (id of a variant's content, host, rich_text_format) -> (that content, its API representation)
+_representations: dict[tuple[int, str, str], tuple[Any, list]] = {}
+
+
+def api_representation(content, request) -> list:
+    """A variant's content as the API shows it, converted once per content version.
+
+    Converting StreamField content costs more than deciding which variant to show, and it only
+    changes when an editor publishes (a new content version, which empties this). The key holds
+    what Wagtail's blocks read from the request: the host (for absolute URLs) and
+    ``rich_text_format``. Entries keep their content object, so an id reused after a new
+    version's objects replaced the old ones never answers with stale content.
+    """
+    if not content:
+        return []
+    key = (id(content), request.META.get("HTTP_HOST", ""), request.GET.get("rich_text_format", ""))
+    cached = _representations.get(key)
+    if cached is not None and cached[0] is content:
+        return cached[1]
+    representation = content.stream_block.get_api_representation(content, {"request": request})
+    if len(_representations) >= MAX_REPRESENTATIONS:  # hosts and formats come from clients
+        _representations.clear()
+    _representations[key] = (content, representation)
+    return representation
 
 
 def choose_snippet(snippet: CompiledSnippet, context: VisitorContext) -> Choice:

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from ...decisions import decide, record_shown
 from ...types import RequestContext
-from ...variants.services import snippet_definitions
+from ...variants.services import api_representation, snippet_definitions
 from . import serializers as s
 from .authentication import ApiKeyAuthentication
 from .decide_input import well_formed_decide_body
@@ -83,7 +83,6 @@ class DecideView(PersonalizationAPIView):
             raise ValidationError({"placements": unknown})
         decisions = decide(placements, visitor, content_version=content_version)
         record_shown(visitor, decisions)
-        render_context = {"request": request}
         answer = {}
         for decision in decisions:
             content = decision.content
@@ -102,11 +101,7 @@ class DecideView(PersonalizationAPIView):
                     if decision.assignment
                     else None
                 ),
-                "content": (
-                    content.stream_block.get_api_representation(content, render_context)
-                    if content
-                    else []
-                ),
+                "content": api_representation(content, request),
             }
             if data["include_html"]:
                 item["html"] = (
