@@ -54,6 +54,14 @@ def check_installation(app_configs, **kwargs):
                 id="personalization.E005",
             )
         )
+    inline_max = get_setting("INLINE_FOLD_MAX_EVENTS")
+    if not isinstance(inline_max, int) or isinstance(inline_max, bool) or inline_max < 0:
+        problems.append(
+            Error(
+                "PERSONALIZATION_INLINE_FOLD_MAX_EVENTS must be a whole number, 0 or more.",
+                id="personalization.E013",
+            )
+        )
     from django.db import connection
 
     if connection.vendor == "sqlite":

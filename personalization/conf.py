@@ -70,6 +70,11 @@ DEFAULTS: dict[str, Any] = {
     "CACHED_PAGE_VIEWS": None,
     # Folding events into profiles: "auto" (inline when Celery is eager), "inline" or "task".
     "FOLD_MODE": "auto",
+    # With workers ("auto" and a broker), a batch of at most this many events (what a browser
+    # sends) is folded in the request right after it is stored, so the visitor's next page
+    # sees it within milliseconds instead of a worker hop; larger batches go to the workers.
+    # 0 sends every batch to the workers (least web CPU per event).
+    "INLINE_FOLD_MAX_EVENTS": 20,
     # Unfolded events older than this are folded by the fold_stragglers beat task (schedule it
     # about this often): a worker killed with fold messages unacknowledged delays counts by at
     # most about twice this, not the broker's visibility timeout. Folding twice is harmless.

@@ -2,18 +2,21 @@
 
 Every way events arrive (the HTTP API, the server-side page-view capture, Python callers,
 imports) goes through ``ingest_events``. It costs one cache read (the snapshot, for consent and
-merged ids), one query for duplicates and one insert; folding runs inline in eager mode and in
-one Celery task per batch with real workers.
+merged ids), one query for duplicates and one insert. Folding runs inline in eager mode; with
+real workers, in the request for a browser's small batch (``INLINE_FOLD_MAX_EVENTS``) and in one
+Celery task per larger batch.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 
 from django.db import transaction
 
 from .background import EVENTS_QUEUE, enqueue, run_inline
+from .conf import get_setting
 from .consent.services import may_collect_events
 from .context import CONTENT_VERSION_KEY
 from .events.services import store_events
@@ -26,15 +29,34 @@ from .visitor_cache import cache, version_tokens
 
 FOLD_TASK = "personalization.fold_profile"
 
+logger = logging.getLogger(__name__)
 
-def schedule_fold(visitor_id: uuid.UUID) -> None:
-    """Fold in the request (laptop, tests, no broker) or hand off to a worker (production)."""
+
+def schedule_fold(visitor_id: uuid.UUID, events: int) -> None:
+    """Fold in the request (laptop, tests, no broker, a browser's small batch) or hand off to
+    a worker (large batches in production)."""
     if run_inline():
         fold_visitor(visitor_id)
-        return
+    elif get_setting("FOLD_MODE") == "auto" and events <= get_setting("INLINE_FOLD_MAX_EVENTS"):
+        # After the commit, so the 202 still means stored: should this fold fail or the process
+        # die, the task (or the straggler sweep) folds the events later.
+        transaction.on_commit(lambda: _fold_here_or_send(visitor_id))
+    else:
+        _send_fold(visitor_id)
+
+
+def _send_fold(visitor_id: uuid.UUID) -> None:
     enqueue(
         FOLD_TASK, [str(visitor_id)], queue=EVENTS_QUEUE, inline=lambda: fold_visitor(visitor_id)
     )
+
+
+def _fold_here_or_send(visitor_id: uuid.UUID) -> None:
+    try:
+        fold_visitor(visitor_id)
+    except Exception:
+        logger.exception("Folding a small batch in the request failed; sending it to a worker")
+        _send_fold(visitor_id)
 
 
 def canonical_visitor_id(visitor_id: uuid.UUID) -> uuid.UUID:
@@ -81,7 +103,7 @@ def ingest_events(
         accepted, duplicates = store_events(snapshot.visitor_id, events, context, now=now)
         duplicates += absorbed
         if accepted and fold:
-            schedule_fold(snapshot.visitor_id)
+            schedule_fold(snapshot.visitor_id, accepted)
         # Goal events become experiment conversions (once per visitor and goal, or per event
         # for goals that count repeats: a re-delivered batch changes nothing).
         if content_version is None:

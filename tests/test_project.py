@@ -69,6 +69,8 @@ def test_system_checks_catch_a_broken_installation(settings):
     backends = ["django.contrib.auth.backends.ModelBackend"]
     assert "personalization.E004" in _check_ids(AUTHENTICATION_BACKENDS=backends)
     assert "personalization.E005" in _check_ids(PERSONALIZATION_FOLD_MODE="sometimes")
+    assert "personalization.E013" in _check_ids(PERSONALIZATION_INLINE_FOLD_MAX_EVENTS="20")
+    assert "personalization.E013" in _check_ids(PERSONALIZATION_INLINE_FOLD_MAX_EVENTS=-1)
 
 
 def test_known_or_weak_signing_keys_are_errors_outside_debug(settings):

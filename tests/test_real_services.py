@@ -109,7 +109,8 @@ def executed_by_worker() -> dict[str, int]:
 
 @needs_worker
 @pytest.mark.worker
-def test_events_are_folded_by_a_real_worker(celery_worker_process):
+def test_events_are_folded_by_a_real_worker(celery_worker_process, settings):
+    settings.PERSONALIZATION_INLINE_FOLD_MAX_EVENTS = 1  # a batch of 2 goes to the worker
     v = Visitor()
     v.consent(analytics=True, personalization=True)
     response = v.send_signed(
@@ -134,6 +135,31 @@ def test_events_are_folded_by_a_real_worker(celery_worker_process):
     assert again.json()["duplicates"] == 1
     time.sleep(0.5)
     assert v.profile()["event_count"] == 2
+
+
+@needs_worker
+@pytest.mark.worker
+def test_a_browsers_small_batch_is_folded_before_the_202_and_large_ones_by_the_worker(
+    celery_worker_process, settings
+):
+    """Freshness: the visitor's next page sees a small batch at once, with workers running;
+    a batch over ``INLINE_FOLD_MAX_EVENTS`` costs the web process no fold."""
+    settings.PERSONALIZATION_INLINE_FOLD_MAX_EVENTS = 3
+    v = Visitor()
+    v.consent(analytics=True, personalization=True)
+    folds_before = executed_by_worker().get("personalization.fold_profile", 0)
+    small = v.send(*[{"type": "click", "id": f"s{i}"} for i in range(3)])
+    assert small.json()["accepted"] == 3
+    assert v.profile()["event_count"] == 3  # no waiting: folded in the request
+    assert executed_by_worker().get("personalization.fold_profile", 0) == folds_before
+
+    large = v.send(*[{"type": "click", "id": f"l{i}"} for i in range(4)])
+    assert large.json()["accepted"] == 4
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and v.profile()["event_count"] != 7:
+        time.sleep(0.05)
+    assert v.profile()["event_count"] == 7
+    assert executed_by_worker().get("personalization.fold_profile", 0) == folds_before + 1
 
 
 @needs_postgres
