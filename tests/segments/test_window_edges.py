@@ -115,6 +115,27 @@ def test_the_next_instant_is_the_oldest_counted_event_and_moves_on():
     assert profile.segments_recheck_at == closes_second
 
 
+def test_a_sweep_takes_every_due_visitor_up_to_its_limit_oldest_first():
+    at = an_hour_ago_at_ten_past()
+    recent = segment("recent", RECENT)
+    oldest = reader(at)
+    later = [reader(at + timedelta(minutes=20)) for _ in range(2)]
+    active = reader(timezone.now())
+    closes_later = (at + timedelta(minutes=20)).replace(minute=35, second=0) + DAY
+
+    def members() -> set:
+        return set(
+            SegmentMembership.objects.filter(segment=recent).values_list("visitor_id", flat=True)
+        )
+
+    assert recheck_due_windows(now=closes_later, limit=1) == 1
+    assert members() == {later[0].id, later[1].id, active.id}  # the oldest instant went first
+    assert oldest.id not in members()
+    assert recheck_due_windows(now=closes_later) == 2
+    assert recheck_due_windows(now=closes_later) == 0
+    assert members() == {active.id}
+
+
 def test_the_sweep_is_a_beat_task_every_minute():
     schedule = beat_schedule()["personalization-recheck-segment-windows"]
     assert schedule["task"] == "personalization.recheck_segment_windows"
