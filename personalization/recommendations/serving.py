@@ -340,7 +340,42 @@ def _similarity(a: CatalogueItem, b: CatalogueItem) -> float:
     """Content similarity for diversity: Jaccard over tags, category and page type."""
     if not a.tags or not b.tags:
         return 0.0
-    return len(a.tags & b.tags) / len(a.tags | b.tags)
+    shared = len(a.tags & b.tags)  # |a | b| by counting, without building the union
+    return shared / (len(a.tags) + len(b.tags) - shared)
+
+
+def _mmr(pool: list, limit: int, lam: float, top: float) -> list:
+    """Pick ``limit`` entries of ``pool`` (best first) by maximal marginal relevance.
+
+    Each entry's redundancy (its greatest similarity to what is already picked) is kept up to
+    date with the latest pick only, instead of being recomputed against every pick for every
+    entry: the same maxima over the same pages, so the same floats and the same picks, with
+    one similarity per remaining entry and pick. With ``lam`` 1 redundancy weighs nothing
+    and is not computed at all.
+    """
+    relevance = [lam * score / top for _, _, score in pool]
+    redundancy = [0.0] * len(pool)
+    pool, weight = list(pool), 1.0 - lam
+    chosen: list = []
+    while pool and len(chosen) < limit:
+        best_i, best_value = 0, -math.inf
+        for i, rel in enumerate(relevance):
+            value = rel - weight * redundancy[i]
+            if value > best_value + 1e-12:
+                best_i, best_value = i, value
+        picked = pool.pop(best_i)
+        del relevance[best_i], redundancy[best_i]
+        chosen.append(picked)
+        if weight and picked[1].tags:
+            _raise_redundancy(redundancy, pool, picked[1])
+    return chosen
+
+
+def _raise_redundancy(redundancy: list[float], pool: list, picked: CatalogueItem) -> None:
+    for i, (_, page, _) in enumerate(pool):
+        similarity = _similarity(page, picked)
+        if similarity > redundancy[i]:
+            redundancy[i] = similarity
 
 
 def _reason(candidate: _Candidate, items: dict[str, CatalogueItem]) -> Reason:
@@ -405,15 +440,7 @@ def rerank(
     top = max(s for _, _, s in pool) or 1.0
     pool.sort(key=lambda entry: (-entry[2], entry[0].item))
     del pool[max(4 * limit, 20) :]  # MMR looks at the best candidates only: bounded work
-    chosen: list[tuple[_Candidate, CatalogueItem, float]] = []
-    while pool and len(chosen) < limit:
-        best_i, best_value = 0, -math.inf
-        for i, (_, page, score) in enumerate(pool):
-            redundancy = max((_similarity(page, p) for _, p, _ in chosen), default=0.0)
-            value = lam * score / top - (1.0 - lam) * redundancy
-            if value > best_value + 1e-12:
-                best_i, best_value = i, value
-        chosen.append(pool.pop(best_i))
+    chosen = _mmr(pool, limit, lam, top)
     return [
         RecommendedItem(
             id=page.id,
