@@ -1,7 +1,11 @@
-"""Every ``PERSONALIZATION_*`` setting with its default, read on each call.
+"""Every ``PERSONALIZATION_*`` setting with its default, read on first use.
 
-Reading per call (instead of at import) keeps ``override_settings`` working in tests and lets a
-host project change a value without restarting workers that import us early.
+Reading on first use (instead of at import) lets a host project configure settings after
+importing us. Each value is then kept in a plain dict, forgotten whenever the settings object
+behind Django's lazy ``settings`` is swapped, which is how ``override_settings`` and
+pytest-django's ``settings`` fixture change values (setting and deleting), so tests see a change
+at once. Reading the lazy ``settings`` on every call cost ~30 ``LazyObject.__getattribute__``
+lookups per API request (issue 11).
 """
 
 from __future__ import annotations
@@ -180,6 +184,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+_MISSING = object()
+_read: dict[str, Any] = {}
+_read_from: list[object] = [None]  # the settings object the values in _read came from
+# The lazy settings' own attributes, a plain dict for life (Django clears it, never replaces it):
+# looking up "_wrapped" here skips LazyObject.__getattribute__.
+_lazy_state = vars(settings)
+
+
 def get_setting(name: str) -> Any:
     """Return ``PERSONALIZATION_<name>`` from settings, or its default."""
-    return getattr(settings, f"PERSONALIZATION_{name}", DEFAULTS[name])
+    wrapped = _lazy_state.get("_wrapped")
+    if wrapped is not _read_from[0]:
+        _read.clear()
+        _read_from[0] = wrapped
+    value = _read.get(name, _MISSING)
+    if value is _MISSING:
+        value = getattr(settings, f"PERSONALIZATION_{name}", DEFAULTS[name])
+        _read[name] = value
+    return value
