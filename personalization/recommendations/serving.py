@@ -235,6 +235,17 @@ def _on_the_fly(visitor_id, active: int, now: datetime, budget_s: float, started
     return ranked, seen
 
 
+def cache_keys(visitor_id, context_item: str | None = None) -> list[str]:
+    """The cache keys ``recommend`` reads: active version, popular lists, the visitor's list
+    (without a visitor id: none) and the context item's neighbours."""
+    keys = [ACTIVE_KEY, item_key(POPULAR_KEY)]
+    if visitor_id is not None:
+        keys.append(visitor_key(visitor_id))
+    if context_item:
+        keys.append(item_key(context_item))
+    return keys
+
+
 def recommend(
     visitor: VisitorContext,
     *,
@@ -244,22 +255,21 @@ def recommend(
     filters: Filters | None = None,
     now: datetime | None = None,
     record: bool = True,
+    found: dict | None = None,
 ) -> Recommendations:
     """Recommendations for a visitor (and optionally the item they are looking at).
 
     On a warm cache: one round trip, no query (plus one INSERT for the impression when the
-    visitor's consent lets us keep it).
+    visitor's consent lets us keep it). ``found`` is what a read of ``cache_keys`` for this
+    visitor id (or for the id the visitor was resolved from) returned, when the caller read
+    them with its own keys (the API, with versions and snapshot): no round trip of our own then.
     """
     filters = filters or Filters()
     now = now or visitor.now or timezone.now()
     started = time.perf_counter()
     vid = visitor.visitor_id if not visitor.preview else None
-    keys = [ACTIVE_KEY, item_key(POPULAR_KEY)]
-    if vid is not None:
-        keys.append(visitor_key(vid))
-    if context_item:
-        keys.append(item_key(context_item))
-    found = cache().get_many(keys)
+    if found is None:
+        found = cache().get_many(cache_keys(vid, context_item))
     active, result = _start(found, placement)
     if not active:
         return result

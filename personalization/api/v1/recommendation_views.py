@@ -8,10 +8,16 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ...recommendations.serving import Filters, RecommendedItem, is_known_site, recommend
+from ...recommendations.serving import (
+    Filters,
+    RecommendedItem,
+    cache_keys,
+    is_known_site,
+    recommend,
+)
 from . import recommendation_serializers as s
 from .authentication import ApiKeyAuthentication
-from .identity import api_visitor_context, request_context_for, resolve_visitor, visitor_token
+from .identity import api_visitor_context_and, request_context_for, resolve_visitor, visitor_token
 from .recommendation_input import well_formed_recommendations_query
 from .schema import extend_schema
 from .views import PersonalizationAPIView
@@ -81,8 +87,13 @@ class RecommendationsView(PersonalizationAPIView):
     def get(self, request):
         # A visitor_id in the query is refused by initial() (URLs are logged).
         data = validated_query(request.query_params)
-        visitor = api_visitor_context(
-            request, resolve_visitor(request), request_context_for(request, {})
+        # The stored lists are read in the same cache round trip as versions and snapshot.
+        visitor_id = resolve_visitor(request)
+        visitor, found = api_visitor_context_and(
+            request,
+            visitor_id,
+            request_context_for(request, {}),
+            cache_keys(visitor_id, data.get("context_item")),
         )
         visitor_id = visitor.visitor_id
         if data["site"] is not None and not is_known_site(data["site"], visitor):
@@ -99,6 +110,7 @@ class RecommendationsView(PersonalizationAPIView):
                 exclude_seen=data["exclude_seen"],
                 diversity=data["diversity"],
             ),
+            found=found,
         )
         return Response(
             {
