@@ -376,7 +376,7 @@ def _mmr(pool: list, limit: int, lam: float, top: float) -> list:
         picked = pool.pop(best_i)
         del relevance[best_i], redundancy[best_i]
         chosen.append(picked)
-        if weight and picked[1].tags:
+        if weight and picked[1].tags and len(chosen) < limit:  # the last pick weighs nothing
             _raise_redundancy(redundancy, pool, picked[1])
     return chosen
 
