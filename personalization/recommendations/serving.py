@@ -2,8 +2,9 @@
 on-the-fly scoring for visitors without a list, then re-ranking.
 
 The cache holds, per key, ``(version id, list)``: the active version id, the visitor's list,
-the context item's neighbours and the popular lists are read in one ``get_many``. A list of
-another version than the active one is a miss (activation needs no flush).
+the context item's neighbours and the popular lists are read in one ``get_many`` (the API reads
+them in the round trip that reads versions and snapshot: ``cache_keys``). A list of another
+version than the active one is a miss (activation needs no flush).
 """
 
 from __future__ import annotations
