@@ -1,9 +1,11 @@
-"""Every ``PERSONALIZATION_*`` setting with its default, read through ``get_setting``.
+"""Every ``PERSONALIZATION_*`` setting with its default, read on first use.
 
-Values are looked up on first use and remembered: a hot request reads dozens of settings, and
-Django's lazy ``settings`` object answers a missing name (a default) through a slow path each
-time. ``override_settings`` (tests) sends ``setting_changed``, which forgets what was
-remembered, so overrides still apply at once.
+Reading on first use (instead of at import) lets a host project configure settings after
+importing us. Each value is then kept in a plain dict, forgotten whenever the settings object
+behind Django's lazy ``settings`` is swapped, which is how ``override_settings`` and
+pytest-django's ``settings`` fixture change values (setting and deleting), so tests see a change
+at once. Reading the lazy ``settings`` on every call cost ~30 ``LazyObject.__getattribute__``
+lookups per API request.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     # Identity
@@ -188,22 +189,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-_remembered: dict[str, Any] = {}
+_MISSING = object()
+_read: dict[str, Any] = {}
+_read_from: list[object] = [None]  # the settings object the values in _read came from
+# The lazy settings' own attributes, a plain dict for life (Django clears it, never replaces it):
+# looking up "_wrapped" here skips LazyObject.__getattribute__.
+_lazy_state = vars(settings)
 
 
 def get_setting(name: str) -> Any:
     """Return ``PERSONALIZATION_<name>`` from settings, or its default."""
-    try:
-        return _remembered[name]
-    except KeyError:
+    wrapped = _lazy_state.get("_wrapped")
+    if wrapped is not _read_from[0]:
+        _read.clear()
+        _read_from[0] = wrapped
+    value = _read.get(name, _MISSING)
+    if value is _MISSING:
         value = getattr(settings, f"PERSONALIZATION_{name}", DEFAULTS[name])
-        _remembered[name] = value
-        return value
-
-
-def _forget_remembered(*, setting: str, **kwargs) -> None:
-    if setting.startswith("PERSONALIZATION_"):
-        _remembered.clear()
-
-
-setting_changed.connect(_forget_remembered, dispatch_uid="personalization.conf.forget")
+        _read[name] = value
+    return value

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -91,11 +92,22 @@ def versions_and_snapshot(
 ) -> tuple[tuple[str, str], ProfileSnapshot]:
     """The versions and the visitor's snapshot in one cache round trip (which also carries the
     buffer rows this thread deferred: ``visitor_cache.read_many``)."""
+    version_pair, snapshot, _ = versions_snapshot_and(visitor_id, ())
+    return version_pair, snapshot
+
+
+def versions_snapshot_and(
+    visitor_id: uuid.UUID | None, also: Sequence[str]
+) -> tuple[tuple[str, str], ProfileSnapshot, dict]:
+    """``versions_and_snapshot``, plus the values of the cache keys ``also`` (a dict of those
+    found) read in the same round trip: an endpoint that needs its own keys (the
+    recommendations' stored lists) keeps to one round trip per call."""
     keys = [SEGMENTS_VERSION_KEY, CONTENT_VERSION_KEY]
-    found = read_many(keys + (snapshot_keys(visitor_id) if visitor_id else []))
+    found = read_many(keys + (snapshot_keys(visitor_id) if visitor_id else []) + list(also))
     segments_version, content_version = version_tokens(*keys, found=found)
     snapshot = get_snapshot(visitor_id, found=found) if visitor_id else visitor_snapshot(None)
-    return (segments_version, content_version), snapshot
+    extra = {key: found[key] for key in also if key in found}
+    return (segments_version, content_version), snapshot, extra
 
 
 def bump_content_version() -> None:

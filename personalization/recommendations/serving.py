@@ -2,8 +2,9 @@
 on-the-fly scoring for visitors without a list, then re-ranking.
 
 The cache holds, per key, ``(version id, list)``: the active version id, the visitor's list,
-the context item's neighbours and the popular lists are read in one ``get_many``. A list of
-another version than the active one is a miss (activation needs no flush).
+the context item's neighbours and the popular lists are read in one ``get_many`` (the API reads
+them in the round trip that reads versions and snapshot: ``cache_keys``). A list of another
+version than the active one is a miss (activation needs no flush).
 """
 
 from __future__ import annotations
@@ -235,6 +236,17 @@ def _on_the_fly(visitor_id, active: int, now: datetime, budget_s: float, started
     return ranked, seen
 
 
+def cache_keys(visitor_id, context_item: str | None = None) -> list[str]:
+    """The cache keys ``recommend`` reads: active version, popular lists, the visitor's list
+    (without a visitor id: none) and the context item's neighbours."""
+    keys = [ACTIVE_KEY, item_key(POPULAR_KEY)]
+    if visitor_id is not None:
+        keys.append(visitor_key(visitor_id))
+    if context_item:
+        keys.append(item_key(context_item))
+    return keys
+
+
 def recommend(
     visitor: VisitorContext,
     *,
@@ -244,22 +256,21 @@ def recommend(
     filters: Filters | None = None,
     now: datetime | None = None,
     record: bool = True,
+    found: dict | None = None,
 ) -> Recommendations:
     """Recommendations for a visitor (and optionally the item they are looking at).
 
     On a warm cache: one round trip, no query (plus one INSERT for the impression when the
-    visitor's consent lets us keep it).
+    visitor's consent lets us keep it). ``found`` is what a read of ``cache_keys`` for this
+    visitor id (or for the id the visitor was resolved from) returned, when the caller read
+    them with its own keys (the API, with versions and snapshot): no round trip of our own then.
     """
     filters = filters or Filters()
     now = now or visitor.now or timezone.now()
     started = time.perf_counter()
     vid = visitor.visitor_id if not visitor.preview else None
-    keys = [ACTIVE_KEY, item_key(POPULAR_KEY)]
-    if vid is not None:
-        keys.append(visitor_key(vid))
-    if context_item:
-        keys.append(item_key(context_item))
-    found = cache().get_many(keys)
+    if found is None:
+        found = cache().get_many(cache_keys(vid, context_item))
     active, result = _start(found, placement)
     if not active:
         return result
@@ -340,7 +351,42 @@ def _similarity(a: CatalogueItem, b: CatalogueItem) -> float:
     """Content similarity for diversity: Jaccard over tags, category and page type."""
     if not a.tags or not b.tags:
         return 0.0
-    return len(a.tags & b.tags) / len(a.tags | b.tags)
+    shared = len(a.tags & b.tags)  # |a | b| by counting, without building the union
+    return shared / (len(a.tags) + len(b.tags) - shared)
+
+
+def _mmr(pool: list, limit: int, lam: float, top: float) -> list:
+    """Pick ``limit`` entries of ``pool`` (best first) by maximal marginal relevance.
+
+    Each entry's redundancy (its greatest similarity to what is already picked) is kept up to
+    date with the latest pick only, instead of being recomputed against every pick for every
+    entry: the same maxima over the same pages, so the same floats and the same picks, with
+    one similarity per remaining entry and pick. With ``lam`` 1 redundancy weighs nothing
+    and is not computed at all.
+    """
+    relevance = [lam * score / top for _, _, score in pool]
+    redundancy = [0.0] * len(pool)
+    pool, weight = list(pool), 1.0 - lam
+    chosen: list = []
+    while pool and len(chosen) < limit:
+        best_i, best_value = 0, -math.inf
+        for i, rel in enumerate(relevance):
+            value = rel - weight * redundancy[i]
+            if value > best_value + 1e-12:
+                best_i, best_value = i, value
+        picked = pool.pop(best_i)
+        del relevance[best_i], redundancy[best_i]
+        chosen.append(picked)
+        if weight and picked[1].tags and len(chosen) < limit:  # the last pick weighs nothing
+            _raise_redundancy(redundancy, pool, picked[1])
+    return chosen
+
+
+def _raise_redundancy(redundancy: list[float], pool: list, picked: CatalogueItem) -> None:
+    for i, (_, page, _) in enumerate(pool):
+        similarity = _similarity(page, picked)
+        if similarity > redundancy[i]:
+            redundancy[i] = similarity
 
 
 def _reason(candidate: _Candidate, items: dict[str, CatalogueItem]) -> Reason:
@@ -405,15 +451,7 @@ def rerank(
     top = max(s for _, _, s in pool) or 1.0
     pool.sort(key=lambda entry: (-entry[2], entry[0].item))
     del pool[max(4 * limit, 20) :]  # MMR looks at the best candidates only: bounded work
-    chosen: list[tuple[_Candidate, CatalogueItem, float]] = []
-    while pool and len(chosen) < limit:
-        best_i, best_value = 0, -math.inf
-        for i, (_, page, score) in enumerate(pool):
-            redundancy = max((_similarity(page, p) for _, p, _ in chosen), default=0.0)
-            value = lam * score / top - (1.0 - lam) * redundancy
-            if value > best_value + 1e-12:
-                best_i, best_value = i, value
-        chosen.append(pool.pop(best_i))
+    chosen = _mmr(pool, limit, lam, top)
     return [
         RecommendedItem(
             id=page.id,

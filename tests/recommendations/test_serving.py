@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 from wagtail.models import Page
 
@@ -21,6 +23,7 @@ from personalization.recommendations.models import (
 from personalization.recommendations.serving import visitor_key
 from personalization.visitor_cache import cache
 
+from ..redis_traffic import redis_traffic
 from .conftest import NOW, TOPICS, buffered, token, train_now, view, written_impressions
 
 URL = "/api/personalization/v1/recommendations"
@@ -178,6 +181,27 @@ def test_warm_requests_read_no_table_but_write_one_impression(history, django_as
     anonymous_cost = 0
     with django_assert_num_queries(anonymous_cost):  # nothing to record for anonymous
         assert get(limit=3).status_code == 200
+
+
+@pytest.mark.skipif(not buffered(), reason="counts round trips to a real Redis")
+@pytest.mark.parametrize("more_like_this", [False, True])
+def test_a_warm_call_is_one_redis_round_trip_and_no_sql(history, site, settings, more_like_this):
+    """Versions, snapshot, active version, the visitor's list, popular lists (and the context
+    item's neighbours) are read, and the impression the previous call left waiting appended,
+    in one round trip."""
+    settings.PERSONALIZATION_THROTTLE_RATES = {}  # throttling has its own round trip
+    train_now("--algorithm", "item_knn")
+    vid = next(iter(history))
+    params = {"limit": 3, "placement": "home"}
+    if more_like_this:
+        params["context_item"] = site["pages"][("python", 0)].pk
+    for _ in range(2):  # warm; the second call leaves its impression waiting
+        assert get(vid, **params).status_code == 200
+    with redis_traffic() as seen, CaptureQueriesContext(connection) as queries:
+        response = get(vid, **params)
+    assert response.json()["source"] == "precomputed"
+    assert seen == {"round_trips": 1, "clients_built": 0}, seen
+    assert [q["sql"] for q in queries.captured_queries] == []
 
 
 def test_activate_and_rollback(history, site, capsys):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -19,6 +17,7 @@ from personalization.variants.models import Impression, PersonalizedContent
 from personalization.variants.services import flush_impressions
 
 from ..conftest import IPHONE, Visitor
+from ..redis_traffic import redis_traffic
 from .conftest import FALLBACK_TEXT, MOBILE_VARIANT, VIP_TEXT, VIP_VARIANT
 
 pytestmark = pytest.mark.django_db
@@ -225,41 +224,6 @@ def test_a_warm_decide_is_one_cache_round_trip(banner, cta, vip, monkeypatch, se
     # Versions, snapshot and its generation in one get_many.
     assert calls == ["get_many"], calls
     assert len(queries) <= 1  # the impressions' INSERT, unless Redis buffers them
-
-
-@contextmanager
-def redis_traffic():
-    """What this thread asks of Redis: round trips (one packed send each: a command, a
-    pipeline or a script) and ``redis.Redis`` clients built. Other threads are not counted."""
-    import redis
-    from redis.connection import AbstractConnection
-
-    me = threading.get_ident()
-    seen = {"round_trips": 0, "clients_built": 0}
-    depth = [0]
-    send, build = AbstractConnection.send_packed_command, redis.Redis.__init__
-
-    def counted_send(self, *args, **kwargs):
-        if threading.get_ident() == me and not depth[0]:
-            seen["round_trips"] += 1
-        depth[0] += 1
-        try:
-            return send(self, *args, **kwargs)
-        finally:
-            depth[0] -= 1
-
-    def counted_build(self, *args, **kwargs):
-        if threading.get_ident() == me:
-            seen["clients_built"] += 1
-        return build(self, *args, **kwargs)
-
-    AbstractConnection.send_packed_command = counted_send
-    redis.Redis.__init__ = counted_build
-    try:
-        yield seen
-    finally:
-        AbstractConnection.send_packed_command = send
-        redis.Redis.__init__ = build
 
 
 @pytest.mark.skipif(impression_buffer_missing(), reason="counts round trips to a real Redis")

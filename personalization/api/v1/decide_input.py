@@ -16,7 +16,7 @@ from typing import Any
 # What DRF's CharField refuses (NUL, lone surrogates) or would change (surrounding whitespace):
 # a string with any of them goes to the serializer.
 _UNSAFE = re.compile(r"[\x00\ud800-\udfff]|^\s|\s$")
-_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 
 _BODY_FIELDS = frozenset({"visitor_id", "context", "placements", "include_html"})
@@ -68,7 +68,7 @@ def well_formed_decide_body(data: Any) -> dict | None:
     if type(placements) is not list or not 1 <= len(placements) <= 50:
         return None
     for slug in placements:
-        if type(slug) is not str or len(slug) > 80 or _SLUG.fullmatch(slug) is None:
+        if type(slug) is not str or len(slug) > 80 or SLUG.fullmatch(slug) is None:
             return None
     include_html = data.get("include_html", False)
     if type(include_html) is not bool:

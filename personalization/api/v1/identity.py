@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import uuid
 import zoneinfo
+from collections.abc import Sequence
 
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from ...context import VisitorContext, build_visitor_context, versions_and_snapshot
+from ...context import VisitorContext, build_visitor_context, versions_snapshot_and
 from ...profiles.identity import sign_visitor_id
 from ...profiles.snapshot import ProfileSnapshot, get_snapshot
 from ...types import RequestContext
@@ -106,12 +107,28 @@ def api_visitor_context(
     (explicit token) or dropped (stale cookie) exactly as ``usable_snapshot`` says. API-key
     clients speak for a visitor, not for a logged-in user.
     """
-    version_pair, snapshot = versions_and_snapshot(visitor_id)
+    visitor, _ = api_visitor_context_and(
+        request, visitor_id, context, (), timezone_name=timezone_name
+    )
+    return visitor
+
+
+def api_visitor_context_and(
+    request,
+    visitor_id: uuid.UUID | None,
+    context: RequestContext,
+    also: Sequence[str],
+    *,
+    timezone_name: str = "",
+) -> tuple[VisitorContext, dict]:
+    """``api_visitor_context``, plus the cache keys ``also`` (those found) read in the same
+    round trip as versions and snapshot."""
+    version_pair, snapshot, found = versions_snapshot_and(visitor_id, also)
     visitor_id, _ = usable_snapshot(request, visitor_id, snapshot=snapshot)
     authenticated, groups = (
         (False, frozenset()) if is_api_client(request) else user_facts(request._request)
     )
-    return build_visitor_context(
+    visitor = build_visitor_context(
         visitor_id,
         context,
         version_pair=version_pair,
@@ -121,6 +138,7 @@ def api_visitor_context(
         is_authenticated=authenticated,
         user_groups=groups,
     )
+    return visitor, found
 
 
 def request_context_for(request, body_context: dict) -> RequestContext:

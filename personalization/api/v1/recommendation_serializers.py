@@ -7,6 +7,10 @@ from rest_framework import serializers
 from ...conf import get_setting
 
 ITEM_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+PAGE_TYPE = r"^[a-z0-9_]+\.[a-z0-9_]+$"
+LOCALE = r"^[A-Za-z0-9-]{2,20}$"
+PAGE_TYPES_MAX = 20
+PLACEMENT_MAX = 80
 
 
 class RecommendationsQuerySerializer(serializers.Serializer):
@@ -15,16 +19,19 @@ class RecommendationsQuerySerializer(serializers.Serializer):
         ITEM_ID, required=False, help_text="The item being looked at (a page id): 'more like this'."
     )
     placement = serializers.SlugField(
-        max_length=80, required=False, default="", help_text="Where the list is shown (for CTR)."
+        max_length=PLACEMENT_MAX,
+        required=False,
+        default="",
+        help_text="Where the list is shown (for CTR).",
     )
     page_type = serializers.ListField(
-        child=serializers.RegexField(r"^[a-z0-9_]+\.[a-z0-9_]+$"),
+        child=serializers.RegexField(PAGE_TYPE),
         required=False,
         default=list,
-        max_length=20,
+        max_length=PAGE_TYPES_MAX,
         help_text="Only these page types (app_label.model); repeat the parameter for several.",
     )
-    locale = serializers.RegexField(r"^[A-Za-z0-9-]{2,20}$", required=False, default="")
+    locale = serializers.RegexField(LOCALE, required=False, default="")
     site = serializers.IntegerField(
         min_value=1,
         required=False,
