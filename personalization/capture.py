@@ -107,5 +107,10 @@ def track_page_view(request: HttpRequest, page) -> None:
         client_id=server_event_id(request),
     )
     ingest_events(
-        visitor_id, [event], context, snapshot=snapshot, content_version=_known_version(request)
+        visitor_id,
+        [event],
+        context,
+        snapshot=snapshot,
+        content_version=_known_version(request),
+        fold_small_in_request=False,  # the page is being served: its fold goes to the workers
     )

@@ -32,12 +32,17 @@ FOLD_TASK = "personalization.fold_profile"
 logger = logging.getLogger(__name__)
 
 
-def schedule_fold(visitor_id: uuid.UUID, events: int) -> None:
+def schedule_fold(visitor_id: uuid.UUID, events: int, *, small_in_request: bool = True) -> None:
     """Fold in the request (laptop, tests, no broker, a browser's small batch) or hand off to
-    a worker (large batches in production)."""
+    a worker (large batches in production, and whatever ``small_in_request=False`` callers
+    store: a page view captured while the page renders must not wait for its fold)."""
     if run_inline():
         fold_visitor(visitor_id)
-    elif get_setting("FOLD_MODE") == "auto" and events <= get_setting("INLINE_FOLD_MAX_EVENTS"):
+    elif (
+        small_in_request
+        and get_setting("FOLD_MODE") == "auto"
+        and events <= get_setting("INLINE_FOLD_MAX_EVENTS")
+    ):
         # After the commit, so the 202 still means stored: should this fold fail or the process
         # die, the task (or the straggler sweep) folds the events later.
         transaction.on_commit(lambda: _fold_here_or_send(visitor_id))
@@ -71,6 +76,7 @@ def ingest_events(
     now: datetime | None = None,
     rejected: int = 0,
     fold: bool = True,
+    fold_small_in_request: bool = True,
     snapshot: ProfileSnapshot | None = None,
     content_version: str | None = None,
 ) -> IngestResult:
@@ -78,7 +84,9 @@ def ingest_events(
 
     Bots and visitors without consent for analytics or personalization are ignored: nothing is
     written, and the result says why. ``fold=False`` leaves folding to the caller (bulk loaders
-    that store many batches of one visitor and call ``fold_visitor`` once). A caller that has
+    that store many batches of one visitor and call ``fold_visitor`` once);
+    ``fold_small_in_request=False`` sends even a small batch to the workers (see
+    ``schedule_fold``). A caller that has
     just read the visitor's ``snapshot`` passes it, saving the cache round trip, and the
     ``content_version`` (running experiments) when it read that too; otherwise that is read only
     once events were stored, when conversions need it.
@@ -103,7 +111,7 @@ def ingest_events(
         accepted, duplicates = store_events(snapshot.visitor_id, events, context, now=now)
         duplicates += absorbed
         if accepted and fold:
-            schedule_fold(snapshot.visitor_id, accepted)
+            schedule_fold(snapshot.visitor_id, accepted, small_in_request=fold_small_in_request)
         # Goal events become experiment conversions (once per visitor and goal, or per event
         # for goals that count repeats: a re-delivered batch changes nothing).
         if content_version is None:
