@@ -52,7 +52,8 @@ def test_swagger_ui_offers_try_it_out_and_asks_no_other_host(page, site_home, li
     page.goto("/api/personalization/v1/docs/try")
     page.locator(".opblock").first.wait_for(state="visible")
     page.locator(".opblock-summary", has_text="/api/personalization/v1/events").first.click()
-    assert page.get_by_role("button", name="Try it out").first.is_visible()
+    # The operation opens with an animation: wait for the button (a timeout fails the test).
+    page.get_by_role("button", name="Try it out").first.wait_for(state="visible", timeout=10_000)
     assert elsewhere == []
     page.goto("/api/personalization/v1/docs")
     page.locator("redoc, #redoc-container").first.wait_for(state="attached")
