@@ -1,4 +1,6 @@
-"""Registry of event types; host projects add their own through a Wagtail hook.
+"""Registry of event types; host projects add their own through a Wagtail hook. Also the
+hooks through which higher layers plug into lower ones (experiment assigners, snapshot
+derivers).
 
 A type names the properties it requires and their Python types, so ingestion can reject a
 ``purchase`` without a numeric ``value`` with an error that names the field.
@@ -88,3 +90,20 @@ def register_assigner(assigner) -> None:
 
 def assigners() -> list:
     return list(_assigners)
+
+
+# -- snapshot derivers: work done when a profile snapshot is cached, not on every request -------
+# The profiles layer calls these before it caches a snapshot; a higher layer (segments) adds
+# what it can compute from the profile alone, without profiles importing it.
+
+_derivers: list = []
+
+
+def register_deriver(deriver) -> None:
+    """``deriver(snapshot)`` returns the snapshot with entries added to its ``derived``."""
+    if deriver not in _derivers:
+        _derivers.append(deriver)
+
+
+def derivers() -> list:
+    return list(_derivers)

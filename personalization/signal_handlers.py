@@ -16,11 +16,10 @@ from .experiments.models import Arm, Experiment, Exposure, Goal
 from .experiments.services import assign_visitor as assign_arms
 from .experiments.services import flush_exposures, log_content_edit
 from .profiles.identity import link_user, parse_visitor_token
-from .profiles.snapshot import register_deriver
 from .recommendations.models import RecommendationImpression
 from .recommendations.serving import flush_impressions as flush_recommendation_impressions
 from .recommendations.serving import forget_visitor_lists
-from .registry import register_assigner
+from .registry import register_assigner, register_deriver
 from .scoring.services import assign_visitor as assign_persona_and_scores
 from .segments.base import sqlite_regexp
 from .segments.models import Segment

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 from ..conf import get_setting
 from ..consent.services import explicit_consent
+from ..registry import derivers
 from ..visitor_cache import bump_generation, cache, generation_key, snapshot_key
 from .buckets import (
     DAY,
@@ -316,20 +316,10 @@ def _profile_fields(profile: VisitorProfile) -> dict[str, Any]:
     )
 
 
-# Functions that add ``derived`` data to a snapshot about to be cached. Higher layers register
-# them (``register_deriver``), so this layer calls them without importing them.
-_derivers: list[Callable[[ProfileSnapshot], ProfileSnapshot]] = []
-
-
-def register_deriver(deriver: Callable[[ProfileSnapshot], ProfileSnapshot]) -> None:
-    if deriver not in _derivers:
-        _derivers.append(deriver)
-
-
 def _cache_snapshot(key: str, snapshot: ProfileSnapshot) -> ProfileSnapshot:
-    """Store a snapshot with what the registered derivers add: work done once per change of
-    the profile instead of on every request that reads it."""
-    for deriver in _derivers:
+    """Store a snapshot with what the registered derivers (``registry.register_deriver``) add:
+    work done once per change of the profile instead of on every request that reads it."""
+    for deriver in derivers():
         snapshot = deriver(snapshot)
     cache().set(key, snapshot, get_setting("SNAPSHOT_TTL_SECONDS"))
     return snapshot

@@ -25,6 +25,7 @@ from ..profiles.snapshot import ProfileSnapshot
 from .base import PROFILE, EvalContext
 from .definitions import CompiledSegment, compiled_segments, definitions_version
 from .models import Segment
+from .windows import next_change
 
 DERIVED_KEY = "segments"
 # A precomputed answer is trusted for at most this long, so any time dependence a condition
@@ -52,21 +53,16 @@ def with_profile_segments(snapshot: ProfileSnapshot) -> ProfileSnapshot:
         return snapshot
     now = timezone.now()
     version = definitions_version()
-    evaluated, matched = set(), set()
-    until = now + MAX_AGE
-    for segment in compiled_segments(version):
-        if not profile_only(segment):
-            continue
-        ctx = EvalContext(snapshot=snapshot, now=now, segment_slug=segment.slug)
-        evaluated.add(segment.slug)
-        if segment.node.matches(ctx):
-            matched.add(segment.slug)
-        if segment.time_dependent:
-            for leaf in segment.node.leaves():
-                instant = leaf.changes_at(ctx)
-                if instant is not None and instant < until:
-                    until = instant
-    result = Precomputed(version, now, until, frozenset(evaluated), frozenset(matched))
+    contexts = [
+        (segment, EvalContext(snapshot=snapshot, now=now, segment_slug=segment.slug))
+        for segment in compiled_segments(version)
+        if profile_only(segment)
+    ]
+    matched = frozenset(segment.slug for segment, ctx in contexts if segment.node.matches(ctx))
+    # When a window would first change an answer (as the window sweep schedules it), capped.
+    until = min(next_change(contexts) or now + MAX_AGE, now + MAX_AGE)
+    evaluated = frozenset(segment.slug for segment, _ in contexts)
+    result = Precomputed(version, now, until, evaluated, matched)
     return dataclasses.replace(snapshot, derived={**snapshot.derived, DERIVED_KEY: result})
 
 
