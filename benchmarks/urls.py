@@ -1,4 +1,5 @@
-"""The demo site's URLs plus two baselines, ``bench/discard`` and ``bench/constant``."""
+"""The demo site's URLs plus the baselines: ``bench/discard``, ``bench/constant``,
+``bench/constant-recommendations`` and ``bench/floor-recommendations``."""
 
 from django.urls import path
 from rest_framework import status
@@ -106,10 +107,33 @@ class ConstantRecommendationsView(APIView):
         return Response(RECOMMENDATIONS_ANSWER)
 
 
+class FloorRecommendationsView(APIView):
+    """The least any recommendations endpoint must do before it answers: verify the visitor's
+    signed token and read their snapshot (consent, account) and stored list in one cache round
+    trip. It then answers the constant dict without looking at what it read: the recommendations
+    endpoint can come no closer to the constant one than this view does."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    def get(self, request):
+        from personalization.profiles.identity import parse_visitor_token
+        from personalization.profiles.snapshot import snapshot_key
+        from personalization.recommendations.serving import visitor_key
+        from personalization.visitor_cache import read_many
+
+        visitor_id = parse_visitor_token(request.headers.get("X-Visitor-Id", ""))
+        if visitor_id is not None:
+            read_many([snapshot_key(visitor_id), visitor_key(visitor_id)])
+        return Response(RECOMMENDATIONS_ANSWER)
+
+
 # Before the site's patterns, which end with Wagtail's catch-all.
 urlpatterns = [
     path("bench/discard", DiscardView.as_view()),
     path("bench/constant", ConstantView.as_view()),
     path("bench/constant-recommendations", ConstantRecommendationsView.as_view()),
+    path("bench/floor-recommendations", FloorRecommendationsView.as_view()),
     *site,
 ]

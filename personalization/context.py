@@ -205,16 +205,31 @@ def build_visitor_context(
     timezone_name: str = "",
     is_authenticated: bool = False,
     user_groups: frozenset[str] = frozenset(),
+    with_segments: bool = True,
 ) -> VisitorContext:
     """The context for a visitor described by plain values (the decide API's path).
 
     Without a ``version_pair`` already read, versions and snapshot come in one round trip; a
-    caller that read both passes them.
+    caller that read both passes them. ``with_segments=False`` is for a decision that reads no
+    segment (recommendations whose popular lists are not split by segment): no rule is
+    evaluated and no experiment assigned, and the key is empty, so that no shared cache can be
+    keyed on the context by mistake.
     """
     if version_pair is None:
         version_pair, snapshot = versions_and_snapshot(visitor_id)
     elif snapshot is None:
         snapshot = visitor_snapshot(visitor_id)
+    collects_events = may_collect_events(snapshot.consent, dnt=request.dnt, gpc=request.gpc)
+    canonical_id = snapshot.visitor_id if visitor_id is not None else None
+    if not with_segments:
+        return VisitorContext(
+            visitor_id=visitor_id,
+            segments=(),
+            key="",
+            versions=version_pair,
+            collects_events=collects_events,
+            canonical_id=canonical_id,
+        )
     segments = visitor_segments(
         visitor_id,
         request=request,
@@ -238,9 +253,9 @@ def build_visitor_context(
         ),
         now=now,
         versions=version_pair,
-        collects_events=may_collect_events(snapshot.consent, dnt=request.dnt, gpc=request.gpc),
+        collects_events=collects_events,
         arms=arms,
-        canonical_id=snapshot.visitor_id if visitor_id is not None else None,
+        canonical_id=canonical_id,
     )
 
 

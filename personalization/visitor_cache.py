@@ -295,7 +295,9 @@ def read_many(keys: list[str]) -> dict:
 
 def _push_and_read(backend: RedisCache, keys: list[str]) -> dict:
     client = redis_client(backend)
-    full = [backend.make_and_validate_key(key) for key in keys]
+    # ``make_key``: the validation ``make_and_validate_key`` adds only warns of keys memcached
+    # would refuse, a character at a time (about 6% of this read's CPU); Redis takes any key.
+    full = [backend.make_key(key) for key in keys]
     items = _take(client)
     try:
         if items:

@@ -33,6 +33,21 @@ def test_forged_cookie_is_ignored_and_dropped(visitor):
     assert response.cookies["pz_vid"].value == ""  # deleted
 
 
+def test_a_rotated_secret_key_refuses_old_tokens_unless_kept_as_a_fallback(visitor, settings):
+    """Verified tokens are remembered per process: never across a change of key."""
+    header = {"HTTP_X_VISITOR_ID": visitor.token}
+    assert visitor.client.get(PROFILE_URL, **header).status_code == 200
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-" + "k" * 50
+    refused = visitor.client.get(PROFILE_URL, **header)
+    assert refused.status_code == 400 and "X-Visitor-Id" in refused.json(), refused.content
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert visitor.client.get(PROFILE_URL, **header).status_code == 200
+    # The answer's token is signed with the new key.
+    renewed = visitor.client.get(CONSENT_URL, **header).json()["visitor_token"]
+    assert renewed.split(":")[0] == visitor.token.split(":")[0] and renewed != visitor.token
+
+
 def test_login_merges_the_anonymous_profile_into_the_users(alice):
     laptop = Visitor()
     laptop.consent(analytics=True, personalization=True)

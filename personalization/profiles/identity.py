@@ -6,8 +6,10 @@ id signed with the site's secret, so a client can hold its id but never forge so
 
 from __future__ import annotations
 
+import functools
 import uuid
 
+from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.db.models import F
@@ -26,14 +28,33 @@ def new_visitor_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+def _secrets() -> tuple:
+    """What a signature depends on besides the value: part of the memo keys below, so that a
+    rotated ``SECRET_KEY`` (or fallback list) is never answered from the old key's results."""
+    return settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS)
+
+
 def sign_visitor_id(visitor_id: uuid.UUID) -> str:
-    return signing.Signer(salt=SALT).sign(visitor_id.hex)
+    return _signed(visitor_id, _secrets())
 
 
 def parse_visitor_token(token: object) -> uuid.UUID | None:
     """The id inside a signed token, or None for anything forged, truncated or malformed."""
     if not isinstance(token, str) or len(token) > 200:
         return None
+    return _unsigned(token, _secrets())
+
+
+# An API call verifies its visitor's token (in the throttle, then for the view) and signs it
+# into the answer: HMACs that, for the same token, give the same result every time. Both are
+# remembered per process, bounded; junk tokens can only evict entries, never add a valid one.
+@functools.lru_cache(maxsize=4096)
+def _signed(visitor_id: uuid.UUID, secrets: tuple) -> str:
+    return signing.Signer(salt=SALT).sign(visitor_id.hex)
+
+
+@functools.lru_cache(maxsize=4096)
+def _unsigned(token: str, secrets: tuple) -> uuid.UUID | None:
     try:
         return uuid.UUID(hex=signing.Signer(salt=SALT).unsign(token))
     except (signing.BadSignature, ValueError):

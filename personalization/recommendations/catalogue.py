@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils.html import strip_tags
@@ -30,6 +30,28 @@ class CatalogueItem:
     site_ids: tuple[int, ...]
     tags: frozenset[str]
     first_published_at: datetime | None
+    # ``tags`` as bits of one int (``tag_bits``): the re-rank's similarity of two pages is an
+    # AND and a popcount instead of a set intersection, some hundred times per request.
+    tag_bits: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag_bits", tag_bits(self.tags))
+
+
+_tag_index: dict[str, int] = {}  # tag -> bit, for the life of the process (a site's tags)
+_tag_index_lock = threading.Lock()
+
+
+def tag_bits(tags: frozenset[str]) -> int:
+    """The tags as an int with one bit per distinct tag this process has seen."""
+    bits = 0
+    for tag in tags:
+        bit = _tag_index.get(tag)
+        if bit is None:
+            with _tag_index_lock:
+                bit = _tag_index.setdefault(tag, len(_tag_index))
+        bits |= 1 << bit
+    return bits
 
 
 _lock = threading.Lock()
@@ -105,14 +127,14 @@ _SPACE = re.compile(r"\s+")
 
 def _searchable(page) -> str:
     parts = [page.title, page.search_description or "", str(page._meta.verbose_name)]
-    for field in page.get_search_fields():
-        if not isinstance(field, index.SearchField) or field.field_name in {"title"}:
+    for search_field in page.get_search_fields():
+        if not isinstance(search_field, index.SearchField) or search_field.field_name in {"title"}:
             continue
-        value = getattr(page, field.field_name, None)
+        value = getattr(page, search_field.field_name, None)
         if value is None:
             continue
         try:
-            model_field = page._meta.get_field(field.field_name)
+            model_field = page._meta.get_field(search_field.field_name)
         except Exception:  # a method or property named in search_fields
             model_field = None
         if model_field is not None and hasattr(model_field, "get_searchable_content"):

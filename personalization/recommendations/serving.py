@@ -13,7 +13,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.utils import timezone
@@ -157,7 +157,7 @@ class Recommendations:
         return len(self.items)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     item: str
     score: float
@@ -245,6 +245,18 @@ def cache_keys(visitor_id, context_item: str | None = None) -> list[str]:
     if context_item:
         keys.append(item_key(context_item))
     return keys
+
+
+def reads_segments(found: dict) -> bool:
+    """Whether ``recommend`` will read the visitor's segments, given what a read of
+    ``cache_keys`` found. Segments only pick a segment's popular list, so they are not needed
+    when the active version's popular lists are not split by segment (and the API then
+    evaluates no rule); when the cache cannot tell, they are."""
+    active = found.get(ACTIVE_KEY)
+    popular = found.get(item_key(POPULAR_KEY))
+    if not active or popular is None or popular[0] != active:
+        return True
+    return any(group for group in popular[1])
 
 
 def recommend(
@@ -349,9 +361,9 @@ def _merge(candidates, ranked, weight, code, *, reason_item=""):
 
 def _similarity(a: CatalogueItem, b: CatalogueItem) -> float:
     """Content similarity for diversity: Jaccard over tags, category and page type."""
-    if not a.tags or not b.tags:
+    if not a.tag_bits or not b.tag_bits:
         return 0.0
-    shared = len(a.tags & b.tags)  # |a | b| by counting, without building the union
+    shared = (a.tag_bits & b.tag_bits).bit_count()  # |a | b| by counting, without the union
     return shared / (len(a.tags) + len(b.tags) - shared)
 
 
@@ -377,16 +389,21 @@ def _mmr(pool: list, limit: int, lam: float, top: float) -> list:
         picked = pool.pop(best_i)
         del relevance[best_i], redundancy[best_i]
         chosen.append(picked)
-        if weight and picked[1].tags and len(chosen) < limit:  # the last pick weighs nothing
+        if weight and picked[1].tag_bits and len(chosen) < limit:  # the last pick weighs nothing
             _raise_redundancy(redundancy, pool, picked[1])
     return chosen
 
 
 def _raise_redundancy(redundancy: list[float], pool: list, picked: CatalogueItem) -> None:
+    """``_similarity`` of each entry to the latest pick, inlined (the same float): this loop is
+    the re-rank's innermost, and a page sharing no tag with the pick is skipped at the AND."""
+    bits, count = picked.tag_bits, len(picked.tags)
     for i, (_, page, _) in enumerate(pool):
-        similarity = _similarity(page, picked)
-        if similarity > redundancy[i]:
-            redundancy[i] = similarity
+        shared = (page.tag_bits & bits).bit_count()
+        if shared:
+            similarity = shared / (len(page.tags) + count - shared)
+            if similarity > redundancy[i]:
+                redundancy[i] = similarity
 
 
 def _reason(candidate: _Candidate, items: dict[str, CatalogueItem]) -> Reason:
@@ -424,6 +441,9 @@ def rerank(
     page_types = set(filters.page_types or get_setting("RECOMMENDATIONS_PAGE_TYPES"))
     boost = get_setting("RECOMMENDATIONS_FRESHNESS_BOOST")
     fresh_days = get_setting("RECOMMENDATIONS_FRESHNESS_DAYS")
+    # Pages published before this are not fresh: one comparison for most candidates.
+    fresh_since = now - timedelta(days=fresh_days) if boost and fresh_days else None
+    locale, site_id = filters.locale, filters.site_id
     pool: list[tuple[_Candidate, CatalogueItem, float]] = []
     for candidate in candidates:
         page = items.get(candidate.item)
@@ -431,13 +451,14 @@ def rerank(
             continue
         if page_types and page.page_type not in page_types:
             continue
-        if filters.locale and page.locale != filters.locale:
+        if locale and page.locale != locale:
             continue
-        if filters.site_id is not None and filters.site_id not in page.site_ids:
+        if site_id is not None and site_id not in page.site_ids:
             continue
         score = candidate.score
-        if boost and fresh_days and page.first_published_at is not None:
-            age = (now - page.first_published_at).total_seconds() / 86400.0
+        published = page.first_published_at
+        if fresh_since is not None and published is not None and published >= fresh_since:
+            age = (now - published).total_seconds() / 86400.0
             if 0 <= age < fresh_days:
                 score += boost * (1.0 - age / fresh_days)
         pool.append((candidate, page, score))

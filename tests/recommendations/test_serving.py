@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -309,3 +310,58 @@ def test_diversity_spreads_a_list_across_topics(history, site):
     # Pure diversity: after the first pick, the least similar page (Jaccard of tags) comes next.
     diverse = topics(diversity=0)
     assert diverse[0] != diverse[1]
+
+
+GARDENERS = {"type": "trait", "params": {"name": "hobby", "op": "equals", "value": "garden"}}
+
+
+def gardeners_segment(history) -> None:
+    """A segment of the garden readers (a trait), with stored memberships before training."""
+    from personalization.profiles.traits import set_traits
+    from personalization.segments.models import Segment
+    from personalization.segments.services import save_segment
+
+    save_segment(Segment(name="Gardeners", slug="gardeners", rules=GARDENERS, status="enabled"))
+    for vid, topic in history.items():
+        if topic == "garden":
+            set_traits(vid, {"hobby": "garden"})
+    call_command("recompute_segments", "--segment", "gardeners", stdout=StringIO())
+
+
+def test_a_newcomer_in_a_segment_gets_what_that_segment_reads(history, site):
+    from personalization.profiles.traits import set_traits
+
+    gardeners_segment(history)
+    train_now("--algorithm", "ease")
+    newcomer, outsider = uuid.uuid4(), uuid.uuid4()
+    for vid in (newcomer, outsider):
+        record_consent(vid, {"analytics": True, "personalization": True})
+    set_traits(newcomer, {"hobby": "garden"})
+    body = get(newcomer, limit=4).json()
+    assert body["source"] == "popular"
+    assert [i["reason"]["code"] for i in body["items"]] == ["popular_in_segment"] * 4
+    assert sorted(i["title"] for i in body["items"]) == sorted(TOPICS["garden"])
+    everyone = get(outsider, limit=4).json()["items"]
+    assert [i["reason"]["code"] for i in everyone] == ["popular"] * 4
+
+
+@pytest.mark.parametrize("split_by_segment", [False, True])
+def test_segments_are_evaluated_only_when_a_popular_list_is_split_by_them(
+    history, split_by_segment, django_assert_num_queries
+):
+    """Segments only pick a segment's popular list: when the lists are not split, an edited
+    segment (whose definitions a segment evaluation would load again) costs the endpoint no
+    query."""
+    from personalization.segments.models import Segment
+    from personalization.segments.services import save_segment
+
+    if split_by_segment:
+        gardeners_segment(history)
+    train_now("--algorithm", "item_knn")
+    vid = next(iter(history))
+    assert get(vid, limit=3).status_code == 200  # warm
+    phones = {"type": "device", "params": {"in": ["mobile"]}}
+    save_segment(Segment(name="Phones", slug="phones", rules=phones, status="enabled"))
+    loads_definitions = 1 if split_by_segment else 0
+    with django_assert_num_queries(loads_definitions + (0 if buffered() else 1)):
+        assert get(vid, limit=3).json()["source"] == "precomputed"

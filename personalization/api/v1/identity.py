@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
@@ -120,9 +120,11 @@ def api_visitor_context_and(
     also: Sequence[str],
     *,
     timezone_name: str = "",
+    reads_segments: Callable[[dict], bool] | None = None,
 ) -> tuple[VisitorContext, dict]:
     """``api_visitor_context``, plus the cache keys ``also`` (those found) read in the same
-    round trip as versions and snapshot."""
+    round trip as versions and snapshot. ``reads_segments(found)`` says whether the caller's
+    decision will read the visitor's segments: when it says no, none is evaluated."""
     version_pair, snapshot, found = versions_snapshot_and(visitor_id, also)
     visitor_id, _ = usable_snapshot(request, visitor_id, snapshot=snapshot)
     authenticated, groups = (
@@ -137,6 +139,7 @@ def api_visitor_context_and(
         timezone_name=timezone_name or visitor_timezone(request._request),
         is_authenticated=authenticated,
         user_groups=groups,
+        with_segments=reads_segments is None or reads_segments(found),
     )
     return visitor, found
 

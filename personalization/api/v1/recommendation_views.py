@@ -13,6 +13,7 @@ from ...recommendations.serving import (
     RecommendedItem,
     cache_keys,
     is_known_site,
+    reads_segments,
     recommend,
 )
 from . import recommendation_serializers as s
@@ -94,6 +95,7 @@ class RecommendationsView(PersonalizationAPIView):
             visitor_id,
             request_context_for(request, {}),
             cache_keys(visitor_id, data.get("context_item")),
+            reads_segments=reads_segments,
         )
         visitor_id = visitor.visitor_id
         if data["site"] is not None and not is_known_site(data["site"], visitor):

@@ -98,6 +98,8 @@ def _limit(scope: str, key: str | None) -> tuple[str, int, int] | None:
 
 
 def visitor_limit(request):
+    if "visitor" not in get_setting("THROTTLE_RATES"):
+        return None  # no limit per visitor: the token need not be read
     token = request.headers.get(get_setting("VISITOR_HEADER")) or request.COOKIES.get(
         get_setting("COOKIE_NAME")
     )
