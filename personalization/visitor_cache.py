@@ -8,6 +8,7 @@ when they differ, so a snapshot built from a read that raced with a write is nev
 from __future__ import annotations
 
 import atexit
+import contextvars
 import json
 import logging
 import os
@@ -194,14 +195,67 @@ _waiting: dict[int, list] = {}
 _waiting_lock = threading.Lock()
 _pusher_pid: list[int | None] = [None]
 
-# Appends the waiting chunks (KEYS[1..n], ARGV[2..n+1]; n = ARGV[1]) and reads the other keys.
+# Appends the waiting chunks (KEYS[1..n], ARGV[3..n+2]; n = ARGV[1]), adds one to the m window
+# counters (KEYS[n+1..n+m]; per counter, ARGV after the chunks: current window, previous, the
+# one before it to drop, TTL), then reads the other keys: the counters' (current, previous)
+# pairs first, then the values.
 _PUSH_AND_READ = """
-local n = tonumber(ARGV[1])
+local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 1, n do
-    redis.call('RPUSH', KEYS[i], ARGV[i + 1])
+    redis.call('RPUSH', KEYS[i], ARGV[i + 2])
 end
-return redis.call('MGET', unpack(KEYS, n + 1))
+local out = {}
+for j = 1, m do
+    local key, a = KEYS[n + j], n + 2 + 4 * (j - 1)
+    out[#out + 1] = redis.call('HINCRBY', key, ARGV[a + 1], 1)
+    out[#out + 1] = redis.call('HGET', key, ARGV[a + 2])
+    redis.call('HDEL', key, ARGV[a + 3])
+    redis.call('EXPIRE', key, ARGV[a + 4])
+end
+local values = redis.call('MGET', unpack(KEYS, n + m + 1))
+for k = 1, #values do
+    out[#out + 1] = values[k]
+end
+return out
 """
+
+
+# -- window counters that ride on the next read -------------------------------------------
+
+# A rate limiter's counters for this request, added in the round trip of its hot read (the
+# request's context only): {"keys": full keys, "args": fields and TTLs, "pairs": None until
+# the read carried them, then [(current, previous)]}.
+_counters: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "personalization_counters", default=None
+)
+
+
+def count_on_next_read(names: list[str], windows: list[int], ttls: list[int]) -> bool:
+    """Have this request's next ``read_many`` add one to each counter's current window (a hash
+    field per window, the one before last dropped) in its own round trip. False without Redis:
+    the caller then counts on its own."""
+    target = redis_keys(names)
+    if target is None:
+        return False
+    args = []
+    for window, ttl in zip(windows, ttls, strict=True):
+        args += [window, window - 1, window - 2, ttl]
+    _counters.set({"keys": target[1], "args": args, "pairs": None})
+    return True
+
+
+def counted_on_read() -> list[tuple[int, int]] | None:
+    """The (current, previous) count of each counter, once a read carried them; else None."""
+    pending = _counters.get()
+    return pending["pairs"] if pending is not None else None
+
+
+def forget_counters() -> bool:
+    """End of the request: drop its counters; True if no read carried them (the caller then
+    counts on its own, so that a request that failed before reading still counts)."""
+    pending = _counters.get()
+    _counters.set(None)
+    return pending is not None and pending["pairs"] is None
 
 
 def _defer(client, items: list[tuple]) -> None:
@@ -299,15 +353,29 @@ def _push_and_read(backend: RedisCache, keys: list[str]) -> dict:
     # would refuse, a character at a time (about 6% of this read's CPU); Redis takes any key.
     full = [backend.make_key(key) for key in keys]
     items = _take(client)
+    counters = _counters.get()
+    if counters is not None and counters["pairs"] is not None:
+        counters = None  # carried by an earlier read of this request
     try:
-        if items:
+        if items or counters:
             script = client.__dict__.get("_pz_push_and_read")
             if script is None:
                 script = client._pz_push_and_read = client.register_script(_PUSH_AND_READ)
+            counter_keys = counters["keys"] if counters else []
             values = script(
-                keys=[item[0] for item in items] + full,
-                args=[len(items), *(item[1] for item in items)],
+                keys=[item[0] for item in items] + counter_keys + full,
+                args=[
+                    len(items),
+                    len(counter_keys),
+                    *(item[1] for item in items),
+                    *(counters["args"] if counters else ()),
+                ],
             )
+            if counters:
+                counted, values = values[: 2 * len(counter_keys)], values[2 * len(counter_keys) :]
+                counters["pairs"] = [
+                    (int(counted[i]), int(counted[i + 1] or 0)) for i in range(0, len(counted), 2)
+                ]
         else:
             values = client.mget(full)
     except CACHE_ERRORS:

@@ -69,3 +69,32 @@ def test_the_address_limit_and_the_visitor_limit_both_apply(settings, clock):
     settings.PERSONALIZATION_THROTTLE_RATES = {"visitor": "100/min", "anonymous": "3/min"}
     statuses = [profile_status(new_visitor()) for _ in range(4)]  # new visitors, one address
     assert statuses == [200, 200, 200, 429]
+
+
+RECOMMENDATIONS_URL = "/api/personalization/v1/recommendations"
+
+
+def recommendations(visitor: Visitor, **params):
+    return visitor.client.get(RECOMMENDATIONS_URL, params, HTTP_X_VISITOR_ID=visitor.token)
+
+
+def test_limits_counted_in_the_hot_read_refuse_like_the_others(settings, clock):
+    """decide and recommendations count their limits in the read they make anyway (with Redis):
+    the same budget, the same 429 and ``Retry-After``, one visitor's calls not counting
+    against another's."""
+    settings.PERSONALIZATION_THROTTLE_RATES = {"visitor": "2/min"}
+    first, second = new_visitor(), new_visitor()
+    assert [recommendations(first).status_code for _ in range(2)] == [200, 200]
+    refused = recommendations(first)
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert recommendations(second).status_code == 200
+    clock.now += 120  # both windows have passed
+    assert recommendations(first).status_code == 200
+
+
+def test_requests_refused_before_the_hot_read_still_count(settings, clock):
+    settings.PERSONALIZATION_THROTTLE_RATES = {"visitor": "2/min"}
+    visitor = new_visitor()
+    assert [recommendations(visitor, limit="many").status_code for _ in range(2)] == [400, 400]
+    assert recommendations(visitor).status_code == 429

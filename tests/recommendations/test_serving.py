@@ -188,9 +188,8 @@ def test_warm_requests_read_no_table_but_write_one_impression(history, django_as
 @pytest.mark.parametrize("more_like_this", [False, True])
 def test_a_warm_call_is_one_redis_round_trip_and_no_sql(history, site, settings, more_like_this):
     """Versions, snapshot, active version, the visitor's list, popular lists (and the context
-    item's neighbours) are read, and the impression the previous call left waiting appended,
-    in one round trip."""
-    settings.PERSONALIZATION_THROTTLE_RATES = {}  # throttling has its own round trip
+    item's neighbours) are read, the default rate limits counted, and the impression the
+    previous call left waiting appended, in one round trip."""
     train_now("--algorithm", "item_knn")
     vid = next(iter(history))
     params = {"limit": 3, "placement": "home"}

@@ -233,14 +233,14 @@ def test_a_warm_decide_is_one_cache_round_trip(banner, cta, vip, monkeypatch, se
 def test_a_warm_decide_is_one_redis_round_trip_and_no_sql(
     banner, cta, vip, settings, extra_segments, extra_placements, experiments
 ):
-    """Versions, snapshot and generation are read, and the impressions (and exposures) the
-    previous call left waiting are appended, in one round trip, whatever the number of
-    segments, placements and experiments. No ``redis.Redis`` is built (Django's Redis cache
-    builds one per call)."""
+    """Versions, snapshot and generation are read, the rate limits counted, and the
+    impressions (and exposures) the previous call left waiting appended, in one round trip,
+    whatever the number of segments, placements and experiments. No ``redis.Redis`` is built
+    (Django's Redis cache builds one per call)."""
     from ..experiments.conftest import make_experiment
     from .conftest import make_segment
 
-    settings.PERSONALIZATION_THROTTLE_RATES = {}  # throttling has its own round trip
+    # The default rate limits apply: they are counted in the same round trip.
     settings.PERSONALIZATION_IMPRESSION_BUFFER = True
     for n in range(extra_segments):
         rules = (

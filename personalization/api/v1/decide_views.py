@@ -44,6 +44,7 @@ class DecideView(PersonalizationAPIView):
     """
 
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    limits_counted_on_read = True
 
     @extend_schema(
         request=s.DecideRequestSerializer,

@@ -31,6 +31,7 @@ from ...visitors import (
     visitor_timezone,
 )
 from .authentication import is_api_client
+from .throttling import enforce_counted_limits
 
 ACCOUNT_ID_REFUSED = (
     "This visitor id now belongs to an account: sign in to use it (a token minted before "
@@ -126,6 +127,7 @@ def api_visitor_context_and(
     round trip as versions and snapshot. ``reads_segments(found)`` says whether the caller's
     decision will read the visitor's segments: when it says no, none is evaluated."""
     version_pair, snapshot, found = versions_snapshot_and(visitor_id, also)
+    enforce_counted_limits(request)  # the read counted this request: a 429 before any effect
     visitor_id, _ = usable_snapshot(request, visitor_id, snapshot=snapshot)
     authenticated, groups = (
         (False, frozenset()) if is_api_client(request) else user_facts(request._request)

@@ -67,6 +67,7 @@ class RecommendationsView(PersonalizationAPIView):
     """
 
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    limits_counted_on_read = True
 
     @extend_schema(
         parameters=[

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
 from ...conf import get_setting
@@ -21,6 +22,9 @@ from ...visitor_cache import (
     cache_failed,
     cache_in_outage,
     cache_is_down,
+    count_on_next_read,
+    counted_on_read,
+    forget_counters,
     redis_keys,
     throttle_key,
 )
@@ -72,6 +76,15 @@ class RequestRateThrottle(BaseThrottle):
         if cache_is_down():
             return _fail_open()
         now = time.time()
+        if getattr(view, "limits_counted_on_read", False) and count_on_next_read(
+            [key for key, _allowed, _duration in limits],
+            [int(now // duration) for _key, _allowed, duration in limits],
+            [2 * duration for _key, _allowed, duration in limits],
+        ):
+            # The view's hot read counts them in its round trip, and enforce_counted_limits
+            # refuses right after it, before the view has any effect.
+            request._pz_counted_limits = (limits, now)
+            return True
         try:
             estimates = _count(limits, now)
         except CACHE_ERRORS as exc:  # a plain RedisCache raises; FailSoftRedisCache misses
@@ -79,14 +92,46 @@ class RequestRateThrottle(BaseThrottle):
             return _fail_open()
         if cache_in_outage():
             return _fail_open()
-        for (_key, allowed, duration), estimate in zip(limits, estimates, strict=True):
-            if estimate > allowed:
-                self._wait = duration - (now % duration)
-                return False
-        return True
+        self._wait = _refusal(limits, estimates, now)
+        return self._wait is None
 
     def wait(self):
         return self._wait
+
+
+def _refusal(limits, estimates: list[float], now: float) -> float | None:
+    """Seconds to wait when an estimate is over its limit, else None."""
+    for (_key, allowed, duration), estimate in zip(limits, estimates, strict=True):
+        if estimate > allowed:
+            return duration - (now % duration)
+    return None
+
+
+def enforce_counted_limits(request) -> None:
+    """Right after the hot read of a view with ``limits_counted_on_read``: a 429 (with
+    ``Retry-After``) if the counts the read brought back are over a limit. A read that could
+    not carry them (the cache failed) lets the request through, as the throttle does."""
+    deferred = getattr(request, "_pz_counted_limits", None)
+    pairs = counted_on_read()
+    if deferred is None or pairs is None:
+        return
+    request._pz_counted_limits = None
+    limits, now = deferred
+    wait = _refusal(limits, _estimates(pairs, limits, now), now)
+    if wait is not None:
+        raise Throttled(wait=wait)
+
+
+def settle_counted_limits(request) -> None:
+    """End of a view with ``limits_counted_on_read``: a request that ended before its read (a
+    400, a 403) is counted now, in a round trip of its own, so that bad requests count too."""
+    deferred = getattr(request, "_pz_counted_limits", None)
+    if forget_counters() and deferred is not None:
+        request._pz_counted_limits = None
+        try:
+            _count(*deferred)
+        except CACHE_ERRORS as exc:
+            cache_failed(exc)
 
 
 def _limit(scope: str, key: str | None) -> tuple[str, int, int] | None:
@@ -137,6 +182,11 @@ def _count(limits, now: float) -> list[float]:
             current = counts.get(window, 0) + 1
             store.set(key, {window: current, window - 1: counts.get(window - 1, 0)}, 2 * duration)
             pairs.append((current, counts.get(window - 1, 0)))
+    return _estimates(pairs, limits, now)
+
+
+def _estimates(pairs, limits, now: float) -> list[float]:
+    """Sliding-window estimates from each limit's (current, previous) window counts."""
     estimates = []
     for (current, previous), (_key, _allowed, duration) in zip(pairs, limits, strict=True):
         overlap = 1.0 - (now % duration) / duration

@@ -23,6 +23,7 @@ from ...privacy.services import erase_visitor, export_visitor
 from ...profiles.snapshot import get_snapshot
 from ...profiles.traits import NoConsent, TraitError, set_traits
 from ...types import RequestContext
+from ...visitor_cache import forget_counters
 from ...visitors import forget_visitor, request_context
 from . import serializers as s
 from .authentication import ApiKeyAuthentication, is_api_client
@@ -36,7 +37,7 @@ from .identity import (
 from .parsers import BoundedJSONParser
 from .permissions import IsVisitorOrAllowed, check_origin
 from .schema import PersonalizationAutoSchema, extend_schema
-from .throttling import RequestRateThrottle
+from .throttling import RequestRateThrottle, enforce_counted_limits, settle_counted_limits
 
 
 class PersonalizationAPIView(APIView):
@@ -50,7 +51,21 @@ class PersonalizationAPIView(APIView):
     # endpoint fail with "Incompatible AutoSchema"); it documents every error answer.
     schema = PersonalizationAutoSchema()
 
+    # True on views whose every answer goes through one hot read (``read_many``) followed by
+    # ``enforce_counted_limits``: the rate limits are counted in that read's round trip instead
+    # of one of their own (decide and recommendations through ``api_visitor_context_and``).
+    # A request that ends before the read is counted by ``finalize_response``.
+    limits_counted_on_read = False
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            forget_counters()  # never left to the next request this thread serves
+
     def finalize_response(self, request, response, *args, **kwargs):
+        if self.limits_counted_on_read:
+            settle_counted_limits(request)
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "private, no-store"
         return response
@@ -94,6 +109,8 @@ class EventsView(PersonalizationAPIView):
     Nothing is stored for bots, Do-Not-Track/GPC browsers or visitors without consent.
     """
 
+    limits_counted_on_read = True
+
     @extend_schema(
         request=s.EventBatchSerializer,
         responses={
@@ -121,6 +138,7 @@ class EventsView(PersonalizationAPIView):
         # Versions and snapshot in one round trip: ingestion needs the content version for
         # experiment conversions, and the snapshot says whose profile the token reaches.
         (_, content_version), snapshot = versions_and_snapshot(visitor_id)
+        enforce_counted_limits(request)  # the read counted this request: a 429 before storing
         visitor_id, snapshot = usable_snapshot(request, visitor_id, snapshot=snapshot)
         if visitor_id is None:
             if is_api_client(request):
