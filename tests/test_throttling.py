@@ -98,3 +98,20 @@ def test_requests_refused_before_the_hot_read_still_count(settings, clock):
     visitor = new_visitor()
     assert [recommendations(visitor, limit="many").status_code for _ in range(2)] == [400, 400]
     assert recommendations(visitor).status_code == 429
+
+
+def test_decide_refuses_right_after_its_read_before_checking_placements(settings, clock):
+    """An unknown placement is a 400 found after the read: those calls count, and the call over
+    the limit is a 429 before the placements are looked at."""
+    settings.PERSONALIZATION_THROTTLE_RATES = {"visitor": "2/min"}
+    visitor = new_visitor()
+
+    def decide():
+        return visitor.client.post(
+            "/api/personalization/v1/decide",
+            {"placements": ["no-such-placement"]},
+            content_type="application/json",
+            HTTP_X_VISITOR_ID=visitor.token,
+        ).status_code
+
+    assert [decide() for _ in range(3)] == [400, 400, 429]

@@ -126,12 +126,18 @@ def settle_counted_limits(request) -> None:
     """End of a view with ``limits_counted_on_read``: a request that ended before its read (a
     400, a 403) is counted now, in a round trip of its own, so that bad requests count too."""
     deferred = getattr(request, "_pz_counted_limits", None)
-    if forget_counters() and deferred is not None:
-        request._pz_counted_limits = None
-        try:
-            _count(*deferred)
-        except CACHE_ERRORS as exc:
-            cache_failed(exc)
+    if deferred is None:
+        return
+    request._pz_counted_limits = None
+    if not forget_counters():
+        # Counted by a read that nothing checked: a view with limits_counted_on_read that does
+        # not call enforce_counted_limits after it (a bug: its limits are never enforced).
+        logger.error("%s counts rate limits on its read but never enforces them", request.path)
+        return
+    try:
+        _count(*deferred)
+    except CACHE_ERRORS as exc:
+        cache_failed(exc)
 
 
 def _limit(scope: str, key: str | None) -> tuple[str, int, int] | None:
