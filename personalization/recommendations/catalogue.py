@@ -35,14 +35,14 @@ class CatalogueItem:
     tag_bits: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tag_bits", tag_bits(self.tags))
+        object.__setattr__(self, "tag_bits", bits_of(self.tags))
 
 
 _tag_index: dict[str, int] = {}  # tag -> bit, for the life of the process (a site's tags)
 _tag_index_lock = threading.Lock()
 
 
-def tag_bits(tags: frozenset[str]) -> int:
+def bits_of(tags: frozenset[str]) -> int:
     """The tags as an int with one bit per distinct tag this process has seen."""
     bits = 0
     for tag in tags:

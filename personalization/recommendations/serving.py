@@ -13,7 +13,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 from django.utils import timezone
@@ -174,10 +174,16 @@ def _start(found: dict, placement: str) -> tuple[int, Recommendations]:
     return active, Recommendations(uuid.uuid4(), active or None, "none", placement[:80])
 
 
-def _cached_or_db(found: dict, key: str, active: int, loader):
+def _of_version(found: dict, key: str, active: int):
+    """The list cached under ``key`` if it belongs to the active version, else None."""
     value = found.get(key)
-    if value is not None and value[0] == active:
-        return value[1], False
+    return value[1] if value is not None and value[0] == active else None
+
+
+def _cached_or_db(found: dict, key: str, active: int, loader):
+    items = _of_version(found, key, active)
+    if items is not None:
+        return items, False
     items = loader()
     if items is not None:
         cache().set(key, (active, items), _ttl())
@@ -253,10 +259,8 @@ def reads_segments(found: dict) -> bool:
     when the active version's popular lists are not split by segment (and the API then
     evaluates no rule); when the cache cannot tell, they are."""
     active = found.get(ACTIVE_KEY)
-    popular = found.get(item_key(POPULAR_KEY))
-    if not active or popular is None or popular[0] != active:
-        return True
-    return any(group for group in popular[1])
+    popular = _of_version(found, item_key(POPULAR_KEY), active) if active else None
+    return popular is None or any(group for group in popular)
 
 
 def recommend(
@@ -395,15 +399,10 @@ def _mmr(pool: list, limit: int, lam: float, top: float) -> list:
 
 
 def _raise_redundancy(redundancy: list[float], pool: list, picked: CatalogueItem) -> None:
-    """``_similarity`` of each entry to the latest pick, inlined (the same float): this loop is
-    the re-rank's innermost, and a page sharing no tag with the pick is skipped at the AND."""
-    bits, count = picked.tag_bits, len(picked.tags)
     for i, (_, page, _) in enumerate(pool):
-        shared = (page.tag_bits & bits).bit_count()
-        if shared:
-            similarity = shared / (len(page.tags) + count - shared)
-            if similarity > redundancy[i]:
-                redundancy[i] = similarity
+        similarity = _similarity(page, picked)
+        if similarity > redundancy[i]:
+            redundancy[i] = similarity
 
 
 def _reason(candidate: _Candidate, items: dict[str, CatalogueItem]) -> Reason:
@@ -441,9 +440,6 @@ def rerank(
     page_types = set(filters.page_types or get_setting("RECOMMENDATIONS_PAGE_TYPES"))
     boost = get_setting("RECOMMENDATIONS_FRESHNESS_BOOST")
     fresh_days = get_setting("RECOMMENDATIONS_FRESHNESS_DAYS")
-    # Pages published before this are not fresh: one comparison for most candidates.
-    fresh_since = now - timedelta(days=fresh_days) if boost and fresh_days else None
-    locale, site_id = filters.locale, filters.site_id
     pool: list[tuple[_Candidate, CatalogueItem, float]] = []
     for candidate in candidates:
         page = items.get(candidate.item)
@@ -451,14 +447,13 @@ def rerank(
             continue
         if page_types and page.page_type not in page_types:
             continue
-        if locale and page.locale != locale:
+        if filters.locale and page.locale != filters.locale:
             continue
-        if site_id is not None and site_id not in page.site_ids:
+        if filters.site_id is not None and filters.site_id not in page.site_ids:
             continue
         score = candidate.score
-        published = page.first_published_at
-        if fresh_since is not None and published is not None and published >= fresh_since:
-            age = (now - published).total_seconds() / 86400.0
+        if boost and fresh_days and page.first_published_at is not None:
+            age = (now - page.first_published_at).total_seconds() / 86400.0
             if 0 <= age < fresh_days:
                 score += boost * (1.0 - age / fresh_days)
         pool.append((candidate, page, score))
