@@ -197,8 +197,8 @@ _pusher_pid: list[int | None] = [None]
 
 # Appends the waiting chunks (KEYS[1..n], ARGV[3..n+2]; n = ARGV[1]), adds one to the m window
 # counters (KEYS[n+1..n+m]; per counter, ARGV after the chunks: current window, previous, the
-# one before it to drop, TTL), then reads the other keys: the counters' (current, previous)
-# pairs first, then the values.
+# one before it to drop, TTL), then reads the other keys (if any): the counters' (current,
+# previous) pairs first, then the values.
 _PUSH_AND_READ = """
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 1, n do
@@ -212,9 +212,11 @@ for j = 1, m do
     redis.call('HDEL', key, ARGV[a + 3])
     redis.call('EXPIRE', key, ARGV[a + 4])
 end
-local values = redis.call('MGET', unpack(KEYS, n + m + 1))
-for k = 1, #values do
-    out[#out + 1] = values[k]
+if #KEYS > n + m then
+    local values = redis.call('MGET', unpack(KEYS, n + m + 1))
+    for k = 1, #values do
+        out[#out + 1] = values[k]
+    end
 end
 return out
 """
@@ -230,18 +232,36 @@ _counters: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
 )
 
 
+def _counter_state(names: list[str], windows: list[int], ttls: list[int]) -> dict | None:
+    target = redis_keys(names)
+    if target is None:
+        return None
+    args = []
+    for window, ttl in zip(windows, ttls, strict=True):
+        args += [window, window - 1, window - 2, ttl]
+    return {"keys": target[1], "args": args, "pairs": None}
+
+
 def count_on_next_read(names: list[str], windows: list[int], ttls: list[int]) -> bool:
     """Have this request's next ``read_many`` add one to each counter's current window (a hash
     field per window, the one before last dropped) in its own round trip. False without Redis:
     the caller then counts on its own."""
-    target = redis_keys(names)
-    if target is None:
+    state = _counter_state(names, windows, ttls)
+    if state is None:
         return False
-    args = []
-    for window, ttl in zip(windows, ttls, strict=True):
-        args += [window, window - 1, window - 2, ttl]
-    _counters.set({"keys": target[1], "args": args, "pairs": None})
+    _counters.set(state)
     return True
+
+
+def count_now(names: list[str], windows: list[int], ttls: list[int]) -> list | None:
+    """The same counters, added now in a round trip of their own (which also carries this
+    thread's waiting rows): the (current, previous) counts, or None without Redis. Raises the
+    cache's errors, as a plain Redis call would."""
+    state = _counter_state(names, windows, ttls)
+    if state is None:
+        return None
+    _push_and_read(cache().backend, [], state)
+    return state["pairs"]
 
 
 def counted_on_read() -> list[tuple[int, int]] | None:
@@ -347,15 +367,18 @@ def read_many(keys: list[str]) -> dict:
     return guarded(lambda: _push_and_read(backend, keys), {})
 
 
-def _push_and_read(backend: RedisCache, keys: list[str]) -> dict:
+def _push_and_read(backend: RedisCache, keys: list[str], counters: dict | None = None) -> dict:
+    """Read ``keys``, appending this thread's waiting rows and adding to ``counters`` (by
+    default the request's, unless an earlier read carried them) in the same round trip."""
     client = redis_client(backend)
     # ``make_key``: the validation ``make_and_validate_key`` adds only warns of keys memcached
     # would refuse, a character at a time (about 6% of this read's CPU); Redis takes any key.
     full = [backend.make_key(key) for key in keys]
     items = _take(client)
-    counters = _counters.get()
-    if counters is not None and counters["pairs"] is not None:
-        counters = None  # carried by an earlier read of this request
+    if counters is None:
+        counters = _counters.get()
+        if counters is not None and counters["pairs"] is not None:
+            counters = None  # carried by an earlier read of this request
     try:
         if items or counters:
             script = client.__dict__.get("_pz_push_and_read")

@@ -22,10 +22,10 @@ from ...visitor_cache import (
     cache_failed,
     cache_in_outage,
     cache_is_down,
+    count_now,
     count_on_next_read,
     counted_on_read,
     forget_counters,
-    redis_keys,
     throttle_key,
 )
 from .authentication import ApiClient
@@ -77,9 +77,7 @@ class RequestRateThrottle(BaseThrottle):
             return _fail_open()
         now = time.time()
         if getattr(view, "limits_counted_on_read", False) and count_on_next_read(
-            [key for key, _allowed, _duration in limits],
-            [int(now // duration) for _key, _allowed, duration in limits],
-            [2 * duration for _key, _allowed, duration in limits],
+            *_counters(limits, now)
         ):
             # The view's hot read counts them in its round trip, and enforce_counted_limits
             # refuses right after it, before the view has any effect.
@@ -166,27 +164,28 @@ def client_limit(request):
     return _limit("anonymous", f"personalization:throttle:ip:{client_ip(request)}")
 
 
+def _counters(limits, now: float) -> tuple[list[str], list[int], list[int]]:
+    """Each limit's counter: its key, the fixed window ``now`` falls in, and how long the
+    counter must outlive that window (the next window still reads it)."""
+    return (
+        [key for key, _allowed, _duration in limits],
+        [int(now // duration) for _key, _allowed, duration in limits],
+        [2 * duration for _key, _allowed, duration in limits],
+    )
+
+
 def _count(limits, now: float) -> list[float]:
     """Add this request to each limit's current window; the sliding estimates, in order."""
-    windows = [int(now // duration) for _key, _allowed, duration in limits]
-    target = redis_keys([key for key, _allowed, _duration in limits])
-    if target is not None:
-        client, keys = target
-        pipe = client.pipeline(transaction=False)
-        for key, window, (_k, _a, duration) in zip(keys, windows, limits, strict=True):
-            pipe.hincrby(key, window, 1)
-            pipe.hget(key, window - 1)
-            pipe.hdel(key, window - 2)
-            pipe.expire(key, 2 * duration)
-        replies = pipe.execute()
-        pairs = [(replies[i], int(replies[i + 1] or 0)) for i in range(0, len(replies), 4)]
-    else:  # another cache backend (development): not atomic, which a single process needs not
+    keys, windows, ttls = _counters(limits, now)
+    pairs = count_now(keys, windows, ttls)
+    if pairs is None:
+        # Another cache backend (development): not atomic, which a single process needs not.
         store = cache()
         pairs = []
-        for (key, _allowed, duration), window in zip(limits, windows, strict=True):
+        for key, window, ttl in zip(keys, windows, ttls, strict=True):
             counts = store.get(key) or {}
             current = counts.get(window, 0) + 1
-            store.set(key, {window: current, window - 1: counts.get(window - 1, 0)}, 2 * duration)
+            store.set(key, {window: current, window - 1: counts.get(window - 1, 0)}, ttl)
             pairs.append((current, counts.get(window - 1, 0)))
     return _estimates(pairs, limits, now)
 
